@@ -1,0 +1,28 @@
+# The two commands a user runs: `make metadata` and `make test`. Each does its own set-up first.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+MB    := $(VENV)/bin/metadata-builder
+BUILD ?= build
+export NLTK_DATA := $(CURDIR)/.cache/nltk_data$(if $(NLTK_DATA),:$(NLTK_DATA))
+
+.PHONY: help setup metadata test clean
+
+help:
+	@echo "make metadata   build metadata.json on the embedded default (WordNet 3.0 + Wikipedia sample)"
+	@echo "make test       run the test suite"
+	@echo "make clean      remove build outputs (keeps .venv and .cache)"
+
+setup:
+	@bash scripts/setup.sh
+
+metadata: setup
+	$(MB) wordnet --out $(BUILD)/wordnet.parquet
+	$(MB) assemble --wordnet $(BUILD)/wordnet.parquet --out $(BUILD)/metadata.json
+
+test:
+	@bash scripts/setup.sh --wordnet31
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(BUILD)

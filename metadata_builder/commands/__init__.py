@@ -1,0 +1,1 @@
+"""CLI sub-commands: thin wrappers, one module each, around the library functions."""
