@@ -120,3 +120,11 @@ def map_tasks(
         bar.close()
     if errors:
         raise TasksFailed(errors)
+
+
+def add_executor_arguments(parser, default_workers_: int | None = None) -> None:
+    """The ``--workers`` / ``--engine`` options every sharded command shares."""
+    parser.add_argument("--workers", type=int, default=default_workers_ or default_workers(),
+                        help="parallel worker processes (default: the cores available)")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="where tasks run: local processes (default)")
