@@ -21,7 +21,7 @@ metadata: setup
 	$(MB) assemble --wordnet $(BUILD)/wordnet.parquet --out $(BUILD)/metadata.json
 
 test:
-	@bash scripts/setup.sh --wordnet31
+	@EXTRAS=dev,ray bash scripts/setup.sh --wordnet31
 	$(PY) -m pytest -q tests
 
 clean:
