@@ -242,7 +242,8 @@ def _expected_shard(task, shared):
     return expected_size_flat(offsets, ids, counts, ts)
 
 
-def expected_size(match, ts, *, workers: int = 1, engine: str = "local", progress: bool = False):
+def expected_size(match, ts, *, workers: int = 1, engine: str = "local", progress: bool = False,
+                  ray_address: str | None = None):
     """Expected curated size and its variance for every t in ``ts``, without sampling.
 
     Parameters
@@ -264,7 +265,7 @@ def expected_size(match, ts, *, workers: int = 1, engine: str = "local", progres
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
     tasks = [(str(match.path), s["name"]) for s in match.shards]
     results = dict(map_tasks(_expected_shard, tasks, shared=(counts, ts), workers=workers, engine=engine,
-                             desc="expected size", progress=progress))
+                             desc="expected size", progress=progress, ray_address=ray_address))
     expected = np.zeros(len(ts))
     variance = np.zeros(len(ts))
     for task in tasks:  # task order, not completion order: identical floats for any worker count
@@ -472,7 +473,7 @@ def _image_ids(task, shared_args) -> "object":
 
 
 def choose_one_text_per_image(match, seed: int, image_column: str | None = None, *, workers: int = 1,
-                              engine: str = "local", progress: bool = False) -> dict:
+                              engine: str = "local", progress: bool = False, ray_address: str | None = None) -> dict:
     """Meta CLIP 2's per-image variant: pick one matched text per image, at random but reproducibly.
 
     The image of a text is its value in ``image_column`` of the pool (e.g. the URL), or the match's
@@ -495,7 +496,7 @@ def choose_one_text_per_image(match, seed: int, image_column: str | None = None,
     tasks = [(i, s["name"]) for i, s in enumerate(shards)]
     results = dict(map_tasks(_image_ids, tasks,
                              shared=(str(match.path), seed, image_column, shards), workers=workers, engine=engine,
-                             desc="per-image choice", progress=progress))
+                             desc="per-image choice", progress=progress, ray_address=ray_address))
     frames = []
     for i in range(len(shards)):  # manifest order
         frames.append(results[tasks[i]].assign(shard=i))
@@ -529,7 +530,7 @@ def _head_excess(counts: np.ndarray, expected_kept: np.ndarray, kept: np.ndarray
 
 def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: float | None = None,
             seed: int = 0, per_image: bool = False, image_column: str | None = None,
-            workers: int = 1, engine: str = "local", progress: bool = True) -> dict:
+            workers: int = 1, engine: str = "local", progress: bool = True, ray_address: str | None = None) -> dict:
     """Run Algorithm 1 on a match folder and write the curated subset; return the stats.
 
     Parameters
@@ -566,13 +567,13 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     chosen = None
     if per_image:
         chosen = choose_one_text_per_image(match, seed, image_column, workers=workers, engine=engine,
-                                           progress=progress)
+                                           progress=progress, ray_address=ray_address)
     config = {"t": t, "seed": int(seed), "per_image": bool(per_image), "image_column": image_column,
               "metadata_sha256": match.manifest["metadata"].get("sha256")}
     shared = _Shared(str(match.path), str(out_dir), entry_probabilities(counts, t), int(seed), config,
                      chosen, bool(match.manifest.get("id_column")))
     for _ in map_tasks(_balance_shard, match.shards, shared=shared, workers=workers, engine=engine,
-                       desc="balance", progress=progress):
+                       desc="balance", progress=progress, ray_address=ray_address):
         pass
 
     # combine in manifest order (floats added in a fixed order: identical for any worker count)
