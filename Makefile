@@ -6,7 +6,7 @@ MB    := $(VENV)/bin/metadata-builder
 BUILD ?= build
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data$(if $(NLTK_DATA),:$(NLTK_DATA))
 
-.PHONY: help setup metadata test clean pageviews-download
+.PHONY: help setup metadata test clean pageviews-download bench bench-wiki
 
 help:
 	@echo "make metadata   build metadata.json on the embedded default (WordNet 3.0 + Wikipedia sample)"
@@ -27,6 +27,14 @@ test:
 # Needs the internet: the recipe's 26 days x 24 hourly pageview files (data/pageview_days.txt), resumable.
 pageviews-download:
 	bash scripts/download_pageviews.sh data/pageview_days.txt .cache/pageviews
+
+# Benchmarks: each writes a markdown table to bench/results/<name>.md (see bench/README.md).
+bench: bench-wiki
+
+# ~15 min: wiki-count vs wikiextractor + plain count on a 1 GiB multistream dump (cached in .cache/bench).
+BENCH_WIKI_ARGS ?=
+bench-wiki: setup
+	$(PY) -m bench.bench_wiki $(BENCH_WIKI_ARGS)
 
 clean:
 	rm -rf $(BUILD)

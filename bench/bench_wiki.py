@@ -1,0 +1,262 @@
+"""``make bench-wiki``: our ``wiki-count`` against wikiextractor + a plain word count, same dump.
+
+Both pipelines read the same >= 1 GiB multistream dump built from the real sample
+(``bench/wikidump.py``) on the same 2 cores:
+
+- ours: ``metadata-builder wiki-count DUMP --out DIR --workers 2`` (unigrams, bigrams, titles);
+- baseline: ``wikiextractor --no-templates --processes 2 -o - DUMP | plain_wordcount.py``
+  (unigrams only). wikiextractor is AGPL, so it lives only in its own venv
+  ``.cache/bench/venv-wikiextractor``, never in the project's dependencies.
+
+Measured per run: wall time, CPU time, MB/s of XML, pages/s, peak RSS (largest single process,
+from ``wait4``'s rusage, and the peak of the summed RSS of the whole process tree, sampled by
+psutil). Then the overlap of the two methods' top-10,000 words and a projection to the full
+English dump. The markdown table goes to ``bench/results/wiki.md`` (raw numbers in ``wiki.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from bench import wikidump
+from metadata_builder import paths
+
+ROOT = paths.PROJECT_ROOT
+RESULTS = ROOT / "bench" / "results"
+RUN_DIR = wikidump.BENCH_DIR / "run"
+WX_VENV = wikidump.BENCH_DIR / "venv-wikiextractor"
+WX_VERSION = "3.1.0"
+TOP = 10_000
+#: Full English Wikipedia: ~80 GB of XML (~22 GB bz2), 6.8M articles (issue 3).
+ENWIKI_XML_BYTES = 80e9
+ENWIKI_ARTICLES = 6.8e6
+
+
+def ensure_wikiextractor() -> Path:
+    """wikiextractor in its own venv (AGPL: never installed into the project's environment)."""
+    exe = WX_VENV / "bin" / "wikiextractor"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(WX_VENV)], check=True)
+        subprocess.run([str(WX_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                        f"wikiextractor=={WX_VERSION}"], check=True)
+    return exe
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min): the CPU is shared with other work."""
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def measure(command: str, label: str, interval: float = 0.5) -> dict:
+    """Run a shell command; return wall and CPU seconds and peak RSS figures.
+
+    ``max_rss_process`` is ``wait4``'s ``ru_maxrss`` (the largest single process among the command
+    and all its waited-for descendants); ``peak_rss_tree`` is the largest sum of RSS over the live
+    process tree, sampled every ``interval`` seconds (it counts copy-on-write pages shared by
+    forked workers once per process, so it is an upper bound).
+    """
+    print(f"[bench-wiki] {label}: {command}", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", command])
+    root = psutil.Process(proc.pid)
+    peak_tree = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        try:
+            tree = [root] + root.children(recursive=True)
+            rss = 0
+            for p in tree:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak_tree = max(peak_tree, rss)
+        except psutil.Error:
+            pass
+        time.sleep(interval)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"[bench-wiki] {label} failed with exit code {proc.returncode}: {command}")
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "max_rss_process": usage.ru_maxrss * 1024,
+        "peak_rss_tree": peak_tree,
+    }
+
+
+def run_ours(dump: dict, workers: int, extra: str) -> tuple[dict, list[tuple[str, int]], dict]:
+    """``metadata-builder wiki-count`` from scratch (its output folder removed: it resumes)."""
+    out = RUN_DIR / "ours"
+    shutil.rmtree(out, ignore_errors=True)
+    mb = ROOT / ".venv" / "bin" / "metadata-builder"
+    command = f"{mb} wiki-count {dump['dump']} --out {out} --workers {workers} {extra}".strip()
+    result = measure(command, "ours")
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / "unigrams.parquet", columns=["word", "count"]).to_pydict()
+    words = list(zip(table["word"], table["count"]))
+    stats_path = out / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    return result, words, stats
+
+
+def run_baseline(dump: dict, workers: int) -> tuple[dict, list[tuple[str, int]]]:
+    """``wikiextractor --no-templates`` piped into the SPEC §1 plain word count."""
+    exe = ensure_wikiextractor()
+    out = RUN_DIR / "baseline-words.tsv"
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    counter = Path(__file__).with_name("plain_wordcount.py")
+    command = (f"{exe} --no-templates --processes {workers} -q -o - {dump['dump']}"
+               f" | {sys.executable} {counter} > {out}")
+    result = measure(command, "baseline")
+    words = []
+    with open(out, encoding="utf-8") as f:
+        for line in f:
+            word, count, _ = line.rstrip("\n").split("\t")
+            words.append((word, int(count)))
+    return result, words
+
+
+def top_words(words: list[tuple[str, int]], n: int = TOP) -> set[str]:
+    """The n most frequent words, ties broken alphabetically."""
+    return {w for w, _ in sorted(words, key=lambda wc: (-wc[1], wc[0]))[:n]}
+
+
+def rates(result: dict, dump: dict) -> dict:
+    """Throughputs and the projection to full enwiki for one measured run."""
+    wall = result["wall_s"]
+    mb_s = dump["xml_bytes"] / 1e6 / wall
+    articles_s = dump["articles"] / wall
+    return {
+        **result,
+        "xml_mb_s": mb_s,
+        "pages_s": dump["pages"] / wall,
+        "articles_s": articles_s,
+        "enwiki_hours_by_bytes": ENWIKI_XML_BYTES / 1e6 / mb_s / 3600,
+        "enwiki_hours_by_articles": ENWIKI_ARTICLES / articles_s / 3600,
+    }
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def report(dump: dict, runs: dict, overlap: dict, loads: dict, workers: int, extra: str) -> str:
+    """The markdown page written to ``bench/results/wiki.md``."""
+    lines = [
+        "# bench-wiki: dump -> word counts",
+        "",
+        f"Dump: `{Path(dump['dump']).name}`: {dump['xml_bytes'] / 1e9:.3f} GB of XML "
+        f"({dump['bz2_bytes'] / 1e6:.0f} MB bz2, {dump['streams']:,} bz2 streams, "
+        f"{dump['pages']:,} pages = {dump['articles']:,} articles + {dump['redirects']:,} redirects): "
+        f"the real enwiki sample's 206 pages repeated {dump['copies']} times with fresh ids and titles.",
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; both methods on "
+        f"{workers} workers. Load average (1/5/15 min) before: {loads['before']}; "
+        f"between runs: {loads.get('between', '-')}; after: {loads['after']}.",
+        "",
+        "| method | wall s | CPU s | XML MB/s | pages/s | articles/s | max RSS (1 process) "
+        "| peak RSS (process tree) | full enwiki, by MB/s | full enwiki, by articles/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    names = {
+        "ours": f"ours: `metadata-builder wiki-count --workers {workers}{' ' + extra if extra else ''}`",
+        "baseline": f"baseline: `wikiextractor --no-templates --processes {workers}` + plain count",
+    }
+    for key in ("ours", "baseline"):
+        if key not in runs:
+            lines.append(f"| {names[key]} | not run | | | | | | | | |")
+            continue
+        r = runs[key]
+        lines.append(
+            f"| {names[key]} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['xml_mb_s']:.2f} | "
+            f"{r['pages_s']:.0f} | {r['articles_s']:.0f} | {gib(r['max_rss_process'])} | "
+            f"{gib(r['peak_rss_tree'])} | {r['enwiki_hours_by_bytes']:.1f} h | "
+            f"{r['enwiki_hours_by_articles']:.1f} h |"
+        )
+    lines.append("")
+    if "ours" in runs and "baseline" in runs:
+        ratio = runs["ours"]["xml_mb_s"] / runs["baseline"]["xml_mb_s"]
+        lines.append(f"- **Speed ratio ours / baseline: {ratio:.2f}x** (goal >= 1.5x; ours also counts "
+                     "bigrams and title in-links, the baseline only unigrams).")
+        hours = runs["ours"]["enwiki_hours_by_bytes"]
+        lines.append(f"- **Projection for full enwiki (~80 GB XML) with ours: {hours:.1f} h** by MB/s "
+                     "(goal <= 1 h on this machine).")
+    if overlap:
+        lines.append(f"- Overlap of the top-{TOP:,} words: {overlap['shared']:,} shared "
+                     f"({overlap['shared'] / TOP:.1%}); distinct words kept: ours {overlap['ours_words']:,}, "
+                     f"baseline {overlap['baseline_words']:,}; summed counts: ours {overlap['ours_tokens']:,}, "
+                     f"baseline {overlap['baseline_tokens']:,}.")
+    lines += [
+        "",
+        "Notes:",
+        "- The CPU is shared with other jobs on this machine; the load averages above say how busy it was.",
+        "- Projection 'by MB/s' scales by bytes of XML (the fairer one: the sample's articles are long, "
+        f"{dump['xml_bytes'] / dump['articles'] / 1e3:.0f} KB of XML per article here against "
+        f"{ENWIKI_XML_BYTES / ENWIKI_ARTICLES / 1e3:.0f} KB for enwiki); 'by articles/s' is pessimistic "
+        "for the same reason.",
+        "- The repeated pages give exactly the sample's vocabulary (~30k words, ~10^5 distinct bigrams) "
+        "many times over: the out-of-core merge of ~10^8 distinct bigram pairs that the full dump needs "
+        "is NOT exercised at this scale, so the projection covers reading, cleaning and counting only.",
+        "- Top-10,000 ties: counts are multiples of the copy count, many words share a count at the "
+        "10,000th rank; ties are broken alphabetically in both lists.",
+        "- Peak RSS of the process tree sums RSS over processes, so copy-on-write pages shared by "
+        "forked workers are counted once per process (an upper bound).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="MiB of XML in the dump (default 1024)")
+    parser.add_argument("--workers", type=int, default=2, help="workers for both methods (default 2)")
+    parser.add_argument("--skip-ours", action="store_true", help="baseline only")
+    parser.add_argument("--skip-baseline", action="store_true", help="ours only")
+    parser.add_argument("--ours-args", default="", help="extra arguments for wiki-count, e.g. '--cleaner fast'")
+    parser.add_argument("--out", type=Path, default=RESULTS / "wiki.md")
+    args = parser.parse_args(argv)
+
+    dump = wikidump.build_dump(args.size_mb)
+    loads = {"before": load()}
+    runs, words = {}, {}
+    if not args.skip_ours:
+        result, words["ours"], stats = run_ours(dump, args.workers, args.ours_args)
+        runs["ours"] = rates(result, dump)
+        runs["ours"]["stats"] = stats
+        loads["between"] = load()
+    if not args.skip_baseline:
+        result, words["baseline"] = run_baseline(dump, args.workers)
+        runs["baseline"] = rates(result, dump)
+    loads["after"] = load()
+
+    overlap = {}
+    if len(words) == 2:
+        overlap = {
+            "shared": len(top_words(words["ours"]) & top_words(words["baseline"])),
+            "ours_words": len(words["ours"]), "baseline_words": len(words["baseline"]),
+            "ours_tokens": sum(c for _, c in words["ours"]),
+            "baseline_tokens": sum(c for _, c in words["baseline"]),
+        }
+    text = report(dump, runs, overlap, loads, args.workers, args.ours_args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(
+        {"dump": dump, "runs": runs, "overlap": overlap, "loads": loads}, indent=1) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
