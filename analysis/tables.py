@@ -1,0 +1,107 @@
+"""Tables of a matched pool: head/tail split (the paper's Table 2), top entries (Table 3), per source.
+
+Inputs are plain: ``counts`` (one match count per metadata entry, ``MatchOutput.counts``) and the
+metadata table (``metadata.parquet``: ``id``, ``entry``, ``source``, ...). Every table has an
+``all`` row or adds up to the totals, so a reader can check it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .dead import dead_entries
+
+
+def _counts(counts) -> np.ndarray:
+    return np.asarray(counts, dtype=np.int64)
+
+
+def head_tail_table(counts, t: int) -> pd.DataFrame:
+    """Entries never matched, in the tail (``1 <= count <= t``) and in the head (``count > t``).
+
+    The split follows balancing: tail entries keep all their texts (``p = t / max(count, t) = 1``),
+    head entries are sub-sampled to about ``t`` texts each. Columns: ``entries``,
+    ``entries_share``, ``matches``, ``matches_share``; the three rows add up to the ``all`` row.
+    """
+    c = _counts(counts)
+    groups = {
+        "never matched (count = 0)": c == 0,
+        f"tail (1 <= count <= {t:,})": (c >= 1) & (c <= t),
+        f"head (count > {t:,})": c > t,
+    }
+    total_entries, total_matches = len(c), int(c.sum())
+    rows = []
+    for name, mask in list(groups.items()) + [("all", np.ones(len(c), bool))]:
+        n, m = int(mask.sum()), int(c[mask].sum())
+        rows.append({"group": name, "entries": n, "entries_share": n / max(total_entries, 1),
+                     "matches": m, "matches_share": m / max(total_matches, 1)})
+    return pd.DataFrame(rows).set_index("group")
+
+
+def top_entries(counts, metadata: pd.DataFrame, k: int = 20) -> pd.DataFrame:
+    """The ``k`` most matched entries (Table 3), ties broken by id: rank, id, entry, source, count, share."""
+    c = _counts(counts)
+    order = np.lexsort((np.arange(len(c)), -c))[:k]
+    meta = _by_id(metadata, len(c))
+    return pd.DataFrame({
+        "rank": np.arange(1, len(order) + 1),
+        "id": order,
+        "entry": meta["entry"].to_numpy()[order],
+        "source": meta["source"].to_numpy()[order],
+        "count": c[order],
+        "share": c[order] / max(int(c.sum()), 1),
+    }).set_index("rank")
+
+
+def source_breakdown(counts, metadata: pd.DataFrame, t: int) -> pd.DataFrame:
+    """What each source contributes: entries, entries ever matched, dead and zero-match entries, matches, head entries.
+
+    Each entry belongs to the one source that added it first (``metadata.parquet``), so the
+    source rows add up to the ``all`` row. ``dead`` entries can never match under the
+    ``metaclip-v1`` normaliser (:func:`analysis.dead.dead_entries`); ``zero_match`` counts the
+    entries with count 0 (dead ones included).
+    """
+    c = _counts(counts)
+    meta = _by_id(metadata, len(c))
+    dead = dead_entries(meta["entry"])
+    frame = pd.DataFrame({
+        "source": meta["source"].to_numpy(),
+        "entries": 1,
+        "matched_entries": (c > 0).astype(np.int64),
+        "zero_match": (c == 0).astype(np.int64),
+        "dead": dead.astype(np.int64),
+        "matches": c,
+        "head_entries": (c > t).astype(np.int64),
+        "head_matches": np.where(c > t, c, 0),
+    })
+    order = [s for s in _SOURCE_ORDER if s in set(frame["source"])]
+    order += sorted(set(frame["source"]) - set(order))
+    table = frame.groupby("source", sort=False).sum().reindex(order)
+    table.loc["all"] = table.sum()
+    table["matches_share"] = table["matches"] / max(int(c.sum()), 1)
+    return table.astype({col: "int64" for col in table.columns if col != "matches_share"})
+
+
+def dead_entry_examples(counts, metadata: pd.DataFrame, per_source: int = 5) -> pd.DataFrame:
+    """A few dead entries of each source (first in id order), to show *why* they never match."""
+    c = _counts(counts)
+    meta = _by_id(metadata, len(c))
+    dead = dead_entries(meta["entry"])
+    rows = meta.loc[dead, ["id", "entry", "source"]]
+    return rows.groupby("source", sort=False).head(per_source).reset_index(drop=True)
+
+
+_SOURCE_ORDER = ("seed", "wordnet", "unigram", "bigram", "title")
+
+
+def _by_id(metadata: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The metadata rows in id order, checked against the counts' length."""
+    if len(metadata) != n:
+        raise ValueError(f"metadata has {len(metadata):,} entries but the counts have {n:,}: "
+                         "give the metadata.parquet the match used")
+    if "id" in metadata.columns:
+        metadata = metadata.sort_values("id", kind="stable")
+        if not np.array_equal(metadata["id"].to_numpy(), np.arange(n)):
+            raise ValueError("metadata ids are not 0..N-1: give the metadata.parquet written by assemble")
+    return metadata.reset_index(drop=True)
