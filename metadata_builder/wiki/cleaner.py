@@ -1,0 +1,130 @@
+"""Wikitext -> plain text: a fast regex cleaner (default) and mwparserfromhell's ``strip_code`` (reference).
+
+The fast cleaner, in this order: comments removed; ``<ref>``, ``<math>``, ``<gallery>`` and other
+non-prose tag blocks removed; templates ``{{...}}`` removed (innermost first, so nesting works);
+tables ``{| ... |}`` removed (line-based, nesting counted); links ``[[target|text]]`` replaced by
+their text (``[[dog]]s`` -> ``dogs``), links to files, images, categories and other languages
+removed (captions included); external links ``[url text]`` -> ``text``, bare URLs removed; headings
+keep their text on their own line; list and indent marks, bold/italic quotes, magic words and the
+remaining HTML tags dropped (``<br>`` becomes a line break); HTML entities decoded last.
+
+Line breaks are kept: the tokenizer uses them as sentence-level run boundaries (see ``tokens.py``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from .dump import Siteinfo
+
+CLEANERS = ("fast", "mwparserfromhell")
+
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_DROP_TAGS = ("ref|references|math|chem|ce|gallery|timeline|syntaxhighlight|source|score|graph|"
+              "mapframe|maplink|templatedata|imagemap|hiero|inputbox|categorytree|pre|code")
+_TAG_BLOCK = re.compile(rf"<({_DROP_TAGS})\b[^>]*?(?:/>|>.*?</\1\s*>)", re.S | re.I)
+_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
+_LINK = re.compile(r"\[\[([^\[\]]*)\]\]([^\W\d_]*)")
+_EXTERNAL = re.compile(r"\[(?:https?:|ftp:)?//[^\s\]]*\s*([^\]]*)\]")
+_URL = re.compile(r"(?:https?|ftp)://[^\s\]|<>]+")
+_HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$", re.M)
+_LIST_MARK = re.compile(r"^[*#:;]+\s*", re.M)
+_QUOTES = re.compile(r"'{2,}")
+_MAGIC = re.compile(r"__[A-Z]+__")
+_BREAK_TAG = re.compile(r"<br\s*/?>|</?(?:p|div|li|ul|ol|tr|td|th|table|blockquote)\b[^>]*>", re.I)
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_LANG_PREFIX = re.compile(r"^[a-z]{2,3}(?:-[a-z]+)*$")
+
+
+class _LinkRule:
+    """What to do with ``[[target|text]]``: its text, or nothing (files, categories, languages)."""
+
+    def __init__(self, info: Siteinfo):
+        self.drop = info.names_of(6, 14, -2)
+        self.known = info.prefixes()
+
+    def __call__(self, m: re.Match) -> str:
+        inner, trail = m.group(1), m.group(2)
+        target, bar, label = inner.partition("|")
+        target = target.strip()
+        if target.startswith(":"):  # [[:Category:X]] is a visible link
+            target = target[1:]
+        elif ":" in target:
+            prefix = target.split(":", 1)[0].strip().replace("_", " ").lower()
+            if prefix in self.drop or (prefix not in self.known and _LANG_PREFIX.match(prefix)):
+                return ""
+        text = label.rsplit("|", 1)[-1] if bar else target
+        return text + trail
+
+
+def _remove_nested(pattern: re.Pattern, text: str, limit: int = 20) -> str:
+    for _ in range(limit):
+        text, n = pattern.subn("", text)
+        if not n:
+            break
+    return text
+
+
+def _remove_tables(text: str) -> str:
+    if "{|" not in text:
+        return text
+    out, depth = [], 0
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith("{|"):
+            depth += 1
+        elif depth and stripped.startswith("|}"):
+            depth -= 1
+            continue
+        if not depth:
+            out.append(line)
+    return "\n".join(out)
+
+
+def clean_fast(text: str, info: Siteinfo) -> str:
+    """Plain text of a page's wikitext (see the module docstring for the rules)."""
+    text = _COMMENT.sub("", text)
+    text = _TAG_BLOCK.sub("", text)
+    text = _remove_nested(_TEMPLATE, text)
+    text = _remove_tables(text)
+    rule = info.__dict__.get("_link_rule")
+    if rule is None:
+        rule = info.__dict__["_link_rule"] = _LinkRule(info)
+    for _ in range(10):  # innermost links first: a file caption's links, then the file itself
+        text, n = _LINK.subn(rule, text)
+        if not n:
+            break
+    text = _EXTERNAL.sub(r"\1", text)
+    text = _URL.sub("", text)
+    text = _HEADING.sub(r"\2", text)
+    text = _LIST_MARK.sub("", text)
+    text = _QUOTES.sub("", text)
+    text = _MAGIC.sub("", text)
+    text = _BREAK_TAG.sub("\n", text)
+    text = _TAG.sub("", text)
+    return html.unescape(text)
+
+
+def clean_mwparserfromhell(text: str, info: Siteinfo) -> str:
+    """Reference cleaner: mwparserfromhell's ``strip_code`` after removing file/category links."""
+    import mwparserfromhell
+
+    code = mwparserfromhell.parse(text)
+    drop = info.names_of(6, 14, -2)
+    for link in code.filter_wikilinks():
+        title = str(link.title).strip()
+        if ":" in title and not title.startswith(":") and title.split(":", 1)[0].strip().lower() in drop:
+            try:
+                code.remove(link)
+            except ValueError:  # already gone with an enclosing node
+                pass
+    return code.strip_code(normalize=True, collapse=True)
+
+
+def get_cleaner(name: str):
+    if name == "fast":
+        return clean_fast
+    if name == "mwparserfromhell":
+        return clean_mwparserfromhell
+    raise ValueError(f"unknown cleaner {name!r}; choose one of {', '.join(CLEANERS)}")

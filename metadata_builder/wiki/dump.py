@@ -1,0 +1,324 @@
+"""Read MediaWiki XML dumps page by page, streaming, in shards that workers can read on their own.
+
+Formats: ``.xml``, ``.xml.bz2``, ``.xml.gz``, ``.xml.xz`` (one shard per file: such streams cannot be
+entered in the middle) and multistream ``.xml.bz2`` with its ``-index.txt.bz2`` beside it (found by
+name: ``X.xml.bz2`` -> ``X-index.txt.bz2``). A multistream dump is cut into shards of whole bz2
+streams by byte range, so every worker seeks to its own range and decompresses only that part.
+
+Pages are cut from the decompressed bytes at ``<page>`` ... ``</page>`` (the markers cannot occur
+inside page text, where ``<`` is escaped) and each page is parsed on its own. So a malformed page
+is counted and skipped without losing the rest, memory holds one page at a time (never a whole
+shard), and a dump cut mid-page (truncated download, ``head`` of a dump) yields every complete page
+and a :class:`Cut` saying where it stopped.
+
+Namespaces come from the dump's ``<siteinfo>``: a page is in the main namespace when its ``<ns>`` is
+0 (or, in old dumps without ``<ns>``, when its title has no known namespace prefix).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import UserError
+
+CHUNK = 1 << 20  # bytes read or decompressed at a time
+#: Canonical names that work in every wiki, whatever the local names in <siteinfo>.
+CANONICAL = {6: ["File", "Image"], 14: ["Category"], -2: ["Media"]}
+
+
+@dataclass
+class Siteinfo:
+    """Namespaces of a dump: key -> local name (main namespace ``0`` -> ``""``)."""
+
+    namespaces: dict[int, str] = field(default_factory=dict)
+    first_letter: bool = True  # titles' first letter is case-insensitive (``<case>first-letter``)
+
+    def names_of(self, *keys: int) -> set[str]:
+        """Lower-cased names (local and canonical) of the given namespaces."""
+        out = set()
+        for k in keys:
+            if self.namespaces.get(k):
+                out.add(self.namespaces[k].lower())
+            out.update(n.lower() for n in CANONICAL.get(k, []))
+        return out
+
+    def prefixes(self) -> set[str]:
+        """Lower-cased names of every namespace but the main one (link and title prefixes)."""
+        return {n.lower() for k, n in self.namespaces.items() if k != 0 and n} | {
+            n.lower() for names in CANONICAL.values() for n in names}
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A piece of one dump file a worker reads alone: the whole file, or a byte range of streams."""
+
+    path: str
+    index: int  # which DUMP argument
+    start: int = 0
+    end: int | None = None  # None: the whole file (not multistream)
+    siteinfo: Siteinfo | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def name(self) -> str:
+        if self.end is None:
+            return f"{self.index:03d}-whole"
+        return f"{self.index:03d}-{self.start:014d}-{self.end:014d}"
+
+    @property
+    def compressed_bytes(self) -> int:
+        return (self.end if self.end is not None else os.path.getsize(self.path)) - self.start
+
+
+@dataclass
+class Page:
+    title: str
+    page_id: int
+    ns: int
+    redirect: str | None  # target title of a redirect page
+    text: str
+
+
+@dataclass
+class Cut:
+    """Where a dump or shard stopped before its end: a truncated file."""
+
+    path: str
+    shard: str
+    offset: int  # decompressed byte offset (within the shard) of the incomplete page or data
+    reason: str
+    last_complete_page: str | None
+
+
+@dataclass
+class ReadReport:
+    """Filled while a shard is read: malformed pages and the cut, if any."""
+
+    bytes: int = 0  # decompressed XML bytes read
+    malformed: int = 0
+    malformed_examples: list = field(default_factory=list)
+    cut: Cut | None = None
+
+
+def index_path(dump: str | os.PathLike) -> Path | None:
+    """The multistream index beside ``dump`` (``X.xml.bz2`` -> ``X-index.txt.bz2``), or None."""
+    dump = Path(dump)
+    if not dump.name.endswith(".xml.bz2"):
+        return None
+    candidate = dump.with_name(dump.name[: -len(".xml.bz2")] + "-index.txt.bz2")
+    return candidate if candidate.exists() else None
+
+
+def stream_offsets(index: str | os.PathLike) -> list[int]:
+    """Distinct stream start offsets of a multistream index (lines ``offset:page_id:title``)."""
+    offsets: list[int] = []
+    with bz2.open(index, "rb") as f:
+        for number, line in enumerate(f, 1):
+            head = line.split(b":", 1)[0]
+            try:
+                offset = int(head)
+            except ValueError:
+                raise UserError(f"{index}: line {number} is not 'offset:page_id:title'; "
+                                "pass the -index.txt.bz2 that belongs to the dump") from None
+            if not offsets or offset != offsets[-1]:
+                offsets.append(offset)
+    if offsets != sorted(offsets):
+        raise UserError(f"{index}: stream offsets are not increasing; is it a multistream index?")
+    return offsets
+
+
+def _open_stream(path: str):
+    name = str(path)
+    if name.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    if name.endswith(".xz"):
+        return lzma.open(path, "rb")
+    if name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    with _open_stream(path) as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def _multistream_chunks(path: str, start: int, end: int) -> Iterator[bytes]:
+    """Decompress the concatenated bz2 streams in bytes [start, end) of ``path``."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = end - start
+        decomp, fed = bz2.BZ2Decompressor(), False
+        while left > 0:
+            data = f.read(min(CHUNK, left))
+            if not data:
+                break
+            left -= len(data)
+            while data:
+                out = decomp.decompress(data)
+                fed = True
+                if out:
+                    yield out
+                if decomp.eof:
+                    data = decomp.unused_data
+                    decomp, fed = bz2.BZ2Decompressor(), False
+                else:
+                    data = b""
+        if fed and not decomp.eof:
+            raise EOFError("compressed data ended before the end of a bz2 stream")
+
+
+def shard_chunks(shard: Shard) -> Iterator[bytes]:
+    if shard.end is None:
+        return _file_chunks(shard.path)
+    return _multistream_chunks(shard.path, shard.start, shard.end)
+
+
+_NS_RE = re.compile(rb'<namespace[^>]*key="(-?\d+)"[^>]*?(?:/>|>([^<]*)</namespace>)')
+
+
+def read_siteinfo(path: str | os.PathLike, first_stream_end: int | None = None) -> Siteinfo:
+    """Namespaces from the ``<siteinfo>`` at the head of a dump (read only up to ``</siteinfo>``)."""
+    head = bytearray()
+    chunks = (_multistream_chunks(str(path), 0, first_stream_end) if first_stream_end
+              else _file_chunks(str(path)))
+    try:
+        for chunk in chunks:
+            head += chunk
+            if b"</siteinfo>" in head or b"<page>" in head or len(head) > 16 * CHUNK:
+                break
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise UserError(f"{path}: cannot read the dump's head ({exc}); is it a MediaWiki XML dump?") from None
+    finally:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()
+    if b"<mediawiki" not in head[:4096] and b"<page>" not in head:
+        raise UserError(f"{path}: not a MediaWiki XML dump (no <mediawiki> element at its start)")
+    info = Siteinfo()
+    end = head.find(b"</siteinfo>")
+    block = bytes(head[: end if end >= 0 else len(head)])
+    from html import unescape
+
+    for key, name in _NS_RE.findall(block):
+        info.namespaces[int(key)] = unescape((name or b"").decode("utf-8")).strip()
+    if not info.namespaces:  # no siteinfo: MediaWiki's default English names
+        info.namespaces = {-2: "Media", -1: "Special", 0: "", 1: "Talk", 2: "User", 4: "Project",
+                           6: "File", 10: "Template", 12: "Help", 14: "Category"}
+    info.first_letter = b"<case>case-sensitive</case>" not in block
+    return info
+
+
+def plan_shards(dumps: list[str | os.PathLike], shard_bytes: int) -> list[Shard]:
+    """Shards of every dump: whole files, or groups of multistream streams of ~``shard_bytes``."""
+    shards = []
+    for i, dump in enumerate(dumps):
+        dump = Path(dump)
+        if not dump.is_file():
+            raise UserError(f"{dump}: no such dump file; pass a MediaWiki .xml/.xml.bz2/.xml.xz dump")
+        index = index_path(dump)
+        if index is None:
+            shards.append(Shard(str(dump), i, siteinfo=read_siteinfo(dump)))
+            continue
+        offsets = stream_offsets(index)
+        size = dump.stat().st_size
+        if not offsets or offsets[-1] >= size:
+            raise UserError(f"{index}: offsets do not fit {dump} ({size:,} bytes); pass the matching index")
+        info = read_siteinfo(dump, offsets[0] if offsets[0] > 0 else None)
+        start = offsets[0]
+        for offset in offsets[1:]:
+            if offset - start >= shard_bytes:
+                shards.append(Shard(str(dump), i, start, offset, info))
+                start = offset
+        shards.append(Shard(str(dump), i, start, size, info))
+    return shards
+
+
+def _page_blobs(chunks: Iterator[bytes], report: ReadReport, shard: Shard) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(offset, b"<page>...</page>")`` from a byte stream; record a cut at the end."""
+    buf = bytearray()
+    base = 0  # decompressed offset of buf[0]
+    reason = None
+    try:
+        for chunk in chunks:
+            report.bytes += len(chunk)
+            buf += chunk
+            pos = 0
+            while True:
+                start = buf.find(b"<page>", pos)
+                if start < 0:
+                    keep = max(pos, len(buf) - 16)  # enough to see a split "<page>" or "</mediawiki>"
+                    break
+                stop = buf.find(b"</page>", start)
+                if stop < 0:
+                    keep = start
+                    break
+                stop += len(b"</page>")
+                yield base + start, bytes(buf[start:stop])
+                pos = stop
+            del buf[:keep]
+            base += keep
+    except (EOFError, OSError, lzma.LZMAError) as exc:  # truncated or corrupt compressed data
+        reason = f"compressed data ends early or is corrupt ({exc})"
+    tail = bytes(buf)
+    if reason is None and b"<page>" in tail:
+        reason = "the dump ends inside a page (truncated file)"
+    if reason is None and shard.end in (None, os.path.getsize(shard.path)) and b"</mediawiki>" not in tail:
+        if b"<page" in tail or tail.strip():
+            reason = "the dump ends without </mediawiki> (truncated file)"
+    if reason is not None:
+        at = tail.find(b"<page>")
+        report.cut = Cut(shard.path, shard.name, base + (at if at >= 0 else 0), reason, None)
+
+
+def _text(elem, tag) -> str | None:
+    child = elem.find(tag)
+    return None if child is None else (child.text or "")
+
+
+def parse_page(blob: bytes, info: Siteinfo) -> Page:
+    """One ``<page>`` element -> :class:`Page` (raises ValueError/ParseError when malformed)."""
+    page = ET.fromstring(blob)
+    title = _text(page, "title")
+    page_id = _text(page, "id")
+    if not title or page_id is None:
+        raise ValueError("no <title> or <id>")
+    ns_text = _text(page, "ns")
+    if ns_text is not None:
+        ns = int(ns_text)
+    else:
+        prefix = title.split(":", 1)[0] if ":" in title else ""
+        ns = next((k for k, n in info.namespaces.items() if n and n == prefix), 0)
+    redirect = page.find("redirect")
+    revision = page.find("revision")
+    text = None if revision is None else _text(revision, "text")
+    if text is None:
+        raise ValueError("no <revision><text>")
+    target = None if redirect is None else (redirect.get("title") or "")
+    return Page(title, int(page_id), ns, target, text)
+
+
+def iter_pages(shard: Shard, report: ReadReport) -> Iterator[Page]:
+    """Every well-formed page of a shard; malformed ones are counted in ``report`` and skipped."""
+    info = shard.siteinfo or Siteinfo()
+    last = None
+    for offset, blob in _page_blobs(shard_chunks(shard), report, shard):
+        try:
+            page = parse_page(blob, info)
+        except (ET.ParseError, ValueError) as exc:
+            report.malformed += 1
+            if len(report.malformed_examples) < 10:
+                report.malformed_examples.append({"shard": shard.name, "offset": offset, "error": str(exc)})
+            continue
+        last = page.title
+        yield page
+    if report.cut is not None:
+        report.cut.last_complete_page = last
