@@ -1,0 +1,5 @@
+"""Sub-string matching of alt-text pools against the metadata (SPEC §2), sharded and resumable."""
+
+from .engine import Matcher
+
+__all__ = ["Matcher"]

@@ -1,0 +1,333 @@
+"""Find, for every text of a batch, the set of metadata entries whose key is a substring of it.
+
+Two engines give identical results (SPEC §2, every entry tested independently, overlapping and
+nested matches all count, one *set* of ids per text):
+
+- ``hash`` (default whenever every key is space-padded, as in ``metaclip-v1``): a key
+  ``" " + entry + " "`` can only occur from one space of the spaced text to a later one. So the
+  engine hashes the stretches between spaces of a whole batch at once with numpy (polynomial
+  hashes of UTF-8 bytes), looks them up in an open-addressing table of the keys and of their
+  space-bounded prefixes (a stretch that is no key prefix is not extended), and checks every hit
+  byte by byte, so a hash collision can never add a match. Its lookups are independent of each
+  other, so the CPU overlaps their memory accesses, where an automaton walk waits for one random
+  node per character: this is why it beats the published pyahocorasick loop.
+- ``automaton``: one pyahocorasick automaton (integer values) walked over the batch joined into a
+  single string. Needed for keys without padding (``script-aware``).
+
+A batch is joined into one byte string with a NUL between texts; a match end is mapped back to
+its text by a binary search over the separator positions. Keys are built once per run; forked
+workers share them copy-on-write (nothing in them is written after the build).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import UserError
+from ..normalize import TO_SPACE, Normalizer
+
+ENGINES = ("auto", "hash", "automaton")
+SEP = b"\x00"
+_P1 = np.uint64(0x9E3779B97F4A7C15)  # odd multipliers: invertible modulo 2**64
+_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def _inverse(p: int) -> int:
+    return pow(int(p), -1, 1 << 64)
+
+
+def _powers(p: np.uint64, n: int) -> np.ndarray:
+    out = np.full(n, p, dtype=np.uint64)
+    out[0] = 1
+    with np.errstate(over="ignore"):
+        return np.cumprod(out, dtype=np.uint64)
+
+
+class _Hasher:
+    """Polynomial hashes modulo 2**64 of any stretch ``[x, y)`` of a byte buffer."""
+
+    def __init__(self, p: np.uint64):
+        self.p, self.pinv = p, np.uint64(_inverse(p))
+        self.pow = _powers(self.p, 1024)
+        self.ipow = _powers(self.pinv, 1024)
+
+    def _grow(self, n: int) -> None:
+        if n > len(self.pow):
+            size = max(n, 2 * len(self.pow))
+            self.pow, self.ipow = _powers(self.p, size), _powers(self.pinv, size)
+
+    def prefix(self, buf: np.ndarray) -> np.ndarray:
+        n = len(buf)
+        self._grow(n + 1)
+        h = np.zeros(n + 1, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            np.cumsum((buf.astype(np.uint64) + np.uint64(1)) * self.pow[:n], out=h[1:])
+        return h
+
+    def stretch(self, h: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            out = (h[y] - h[x]) * self.ipow[x]
+        out[out == 0] = 1  # 0 marks an empty table slot
+        return out
+
+
+class _Table:
+    """Open-addressing hash table ``uint64 hash -> int32 value``, built and probed with numpy."""
+
+    def __init__(self, hashes: np.ndarray, values: np.ndarray):
+        bits = max(10, int(np.ceil(np.log2(max(1, len(hashes)) * 2.5))))
+        self.mask, self.shift = (1 << bits) - 1, np.uint64(64 - bits)
+        self.keys = np.zeros(1 << bits, dtype=np.uint64)
+        self.values = np.full(1 << bits, -1, dtype=np.int32)
+        slot = (hashes >> self.shift).astype(np.int64)
+        todo = np.arange(len(hashes))
+        while todo.size:  # linear probing, one round per displacement
+            s = slot[todo]
+            free = self.keys[s] == 0
+            cand, s = todo[free], s[free]
+            s_unique, first = np.unique(s, return_index=True)
+            won = cand[first]
+            self.keys[s_unique], self.values[s_unique] = hashes[won], values[won]
+            placed = np.zeros(len(hashes), dtype=bool)
+            placed[won] = True
+            todo = todo[~placed[todo]]
+            slot[todo] = (slot[todo] + 1) & self.mask
+
+    @property
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.values.nbytes
+
+    def get(self, hashes: np.ndarray) -> np.ndarray:
+        out = np.full(len(hashes), -1, dtype=np.int32)
+        slot = (hashes >> self.shift).astype(np.int64)
+        todo = np.arange(len(hashes))
+        while todo.size:
+            s = slot[todo]
+            k = self.keys[s]
+            hit = k == hashes[todo]
+            out[todo[hit]] = self.values[s[hit]]
+            todo = todo[~hit & (k != 0)]
+            slot[todo] = (slot[todo] + 1) & self.mask
+        return out
+
+
+def _ragged_equal(a: np.ndarray, a_start: np.ndarray, b: np.ndarray, b_start: np.ndarray,
+                  length: np.ndarray) -> np.ndarray:
+    """Per pair i: ``a[a_start[i]:+length[i]] == b[b_start[i]:+length[i]]`` (vectorised)."""
+    if not len(length):
+        return np.zeros(0, dtype=bool)
+    assert length.min() > 0  # keys hold at least their two padding spaces
+    first = np.cumsum(length) - length
+    offs = np.arange(int(length.sum())) - np.repeat(first, length)
+    diff = a[np.repeat(a_start, length) + offs] != b[np.repeat(b_start, length) + offs]
+    return np.add.reduceat(diff.astype(np.int32), first) == 0
+
+
+class Matcher:
+    """The metadata, compiled once per run, and the batch matching that uses it.
+
+    Parameters
+    ----------
+    entries : the metadata (an entry's id is its index). Duplicates each keep their own id.
+    normalizer : how texts are spaced and keys padded (:mod:`metadata_builder.normalize`).
+    engine : ``auto`` (hash when keys are space-padded, else automaton), ``hash``, ``automaton``.
+    """
+
+    def __init__(self, entries: list[str], normalizer: Normalizer | None = None, engine: str = "auto"):
+        start = time.perf_counter()
+        self.normalizer = normalizer or Normalizer()
+        self.n_entries = len(entries)
+        if engine not in ENGINES:
+            raise UserError(f"unknown matcher engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        if engine == "auto":
+            engine = "hash" if self.normalizer.space_padded else "automaton"
+        if engine == "hash" and not self.normalizer.space_padded:
+            raise UserError("the hash engine needs space-padded keys; use --matcher automaton "
+                            f"with --normalize {self.normalizer.name}")
+        self.engine = engine
+        keys = [self.normalizer.key(e) for e in entries]
+        # one automaton/table row per distinct key; duplicate entries share it (CSR key -> entries)
+        key_index: dict[str, int] = {}
+        entry_key = np.empty(len(keys), dtype=np.int64)
+        for i, k in enumerate(keys):
+            entry_key[i] = key_index.setdefault(k, len(key_index))
+        self.keys = list(key_index)
+        order = np.argsort(entry_key, kind="stable")
+        self.key_entries = order.astype(np.int32)  # entries grouped by key, ascending inside a key
+        self.key_offsets = np.concatenate([[0], np.cumsum(np.bincount(entry_key, minlength=len(self.keys)))])
+        self.unique_keys = len(self.keys) == len(keys)
+        # a key holding \t \n \r can never occur in a spaced text: leave it out
+        searchable = [i for i, k in enumerate(self.keys) if not any(c in k for c in TO_SPACE)]
+        if engine == "hash":
+            self._build_hash(searchable)
+        else:
+            self._build_automaton(searchable)
+        self.build_seconds = time.perf_counter() - start
+
+    # ---- building -------------------------------------------------------------------------------
+    def _build_automaton(self, searchable: list[int]) -> None:
+        import ahocorasick
+
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        for i in searchable:
+            automaton.add_word(self.keys[i], i)
+        if searchable:
+            automaton.make_automaton()
+        self.automaton = automaton if searchable else None
+        self.key_chars = np.array([len(k) for k in self.keys], dtype=np.int64)
+        self.nbytes = automaton.get_stats()["total_size"] if searchable else 0
+
+    def _build_hash(self, searchable: list[int]) -> None:
+        encoded = [self.keys[i].encode("utf-8", "surrogatepass") for i in searchable]
+        lengths = np.array([len(k) for k in encoded], dtype=np.int64)
+        self.key_buf = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        ids = np.array(searchable, dtype=np.int64)
+        self.key_start = np.zeros(len(self.keys), dtype=np.int64)
+        self.key_len = np.zeros(len(self.keys), dtype=np.int64)
+        self.key_start[ids], self.key_len[ids] = starts, lengths
+        # every space-bounded prefix of a key ([start, space + 1) for each space after the first byte)
+        spaces = np.flatnonzero(self.key_buf == 32)
+        owner = np.searchsorted(starts, spaces, side="right") - 1
+        inner = spaces > starts[owner]
+        spaces, owner = spaces[inner], owner[inner]
+        ends = spaces + 1
+        is_full = ends == starts[owner] + lengths[owner]
+        for p in (_P1, _P2):  # a second, independent hash proves the table keys are distinct
+            hasher = _Hasher(p)
+            h = hasher.stretch(hasher.prefix(self.key_buf), starts[owner], ends)
+            if p is _P1:
+                h1, self.hasher = h, hasher
+            else:
+                h2 = h
+        order = np.lexsort((h2, h1))
+        h1s, h2s = h1[order], h2[order]
+        clash = (h1s[1:] == h1s[:-1]) & (h2s[1:] != h2s[:-1])
+        if clash.any():
+            raise UserError("two different metadata keys share a 64-bit hash; please report this "
+                            "metadata file, and match it with --matcher automaton meanwhile")
+        node_hash, node_of = np.unique(h1, return_inverse=True)
+        self.node_key = np.full(len(node_hash), -1, dtype=np.int64)
+        self.node_key[node_of[is_full]] = ids[owner[is_full]]
+        self.node_prefix = np.zeros(len(node_hash), dtype=bool)
+        self.node_prefix[node_of[~is_full]] = True
+        self.table = _Table(node_hash, np.arange(len(node_hash), dtype=np.int32))
+        self.nbytes = (self.table.nbytes + self.key_buf.nbytes + self.node_key.nbytes
+                       + self.node_prefix.nbytes + self.key_start.nbytes + self.key_len.nbytes)
+
+    # ---- spacing -------------------------------------------------------------------------------
+    def space_joined(self, raw: bytes) -> bytes:
+        """Space a NUL-joined batch exactly as each text would be spaced alone (SPEC §2)."""
+        norm = self.normalizer
+        if norm.nfkc or norm.casefold:
+            raw = norm.transform(raw.decode("utf-8", "surrogatepass")).encode("utf-8", "surrogatepass")
+        s = b" " + raw + b" "
+        for ch in norm.wrapped:
+            c = ch.encode("utf-8")
+            s = s.replace(c, b" " + c + b" ")
+        for ch in TO_SPACE:
+            s = s.replace(ch.encode(), b" ")
+        return s.replace(SEP, b" " + SEP + b" ")
+
+    # ---- matching -------------------------------------------------------------------------------
+    def match_texts(self, texts: list) -> tuple[np.ndarray, np.ndarray]:
+        """Match a list of texts (``None`` matches nothing) -> sorted distinct (text, entry) pairs."""
+        null = np.array([t is None for t in texts], dtype=bool)
+        encoded = [t.encode("utf-8", "surrogatepass") if t is not None else b"" for t in texts]
+        return self.match_encoded(encoded, null)
+
+    def match_arrow(self, array) -> tuple[np.ndarray, np.ndarray]:
+        """Match a pyarrow string/binary array of valid UTF-8 without making a Python str per text."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = len(array)
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int32)
+        null = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else np.zeros(n, bool)
+        filled = pc.fill_null(array.cast(pa.large_string()), "")
+        joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array([0, n], pa.int64()), filled), pa.scalar("\x00", pa.large_string()))
+        raw = joined[0].as_buffer().to_pybytes() if joined[0].is_valid else b""
+        if raw.count(SEP) != n - 1:  # a text holds a NUL itself: separators would be ambiguous
+            return self.match_encoded(filled.to_pylist(), null)
+        return self._match_raw(raw, n, null)
+
+    def match_encoded(self, encoded: list[bytes], null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raw = SEP.join(encoded)
+        if raw.count(SEP) == len(encoded) - 1:
+            return self._match_raw(raw, len(encoded), null)
+        parts = [self._match_raw(t, 1, null[i:i + 1]) for i, t in enumerate(encoded)]  # NUL inside
+        return (np.concatenate([p[0] + i for i, p in enumerate(parts)]) if parts else np.zeros(0, np.int64),
+                np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32))
+
+    def _match_raw(self, raw: bytes, n: int, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int32)
+        spaced = self.space_joined(raw)
+        if self.engine == "hash":
+            text, key = self._hash_pairs(spaced, single=n == 1)
+        else:
+            text, key = self._automaton_pairs(spaced, single=n == 1)
+        if null.any():
+            keep = ~null[text]
+            text, key = text[keep], key[keep]
+        return self._to_entries(text, key)
+
+    def _hash_pairs(self, spaced: bytes, single: bool):
+        buf = np.frombuffer(spaced, dtype=np.uint8)
+        spaces = np.flatnonzero(buf == 32)
+        h = self.hasher.prefix(buf)
+        a = np.arange(len(spaces) - 1)
+        b = a + 1
+        found_x, found_y, found_key = [], [], []
+        while a.size:
+            x, y = spaces[a], spaces[b] + 1
+            node = self.table.get(self.hasher.stretch(h, x, y))
+            hit = node >= 0
+            a, b, x, y, node = a[hit], b[hit], x[hit], y[hit], node[hit]
+            key = self.node_key[node]
+            full = key >= 0
+            found_x.append(x[full]), found_y.append(y[full]), found_key.append(key[full])
+            more = self.node_prefix[node] & (b + 1 < len(spaces))
+            a, b = a[more], b[more] + 1
+        x, y, key = (np.concatenate(v) if v else np.zeros(0, np.int64) for v in (found_x, found_y, found_key))
+        same = y - x == self.key_len[key]
+        x, y, key = x[same], y[same], key[same]
+        ok = _ragged_equal(buf, x, self.key_buf, self.key_start[key], y - x)
+        x, y, key = x[ok], y[ok], key[ok]
+        if single:
+            return np.zeros(len(key), np.int64), key
+        seps = np.flatnonzero(buf == 0)
+        text = np.searchsorted(seps, x)
+        inside = text == np.searchsorted(seps, y - 1)  # a key holding NUL must not span two texts
+        return text[inside], key[inside]
+
+    def _automaton_pairs(self, spaced: bytes, single: bool):
+        import itertools
+
+        if self.automaton is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        text_str = spaced.decode("utf-8", "surrogatepass")
+        flat = np.fromiter(itertools.chain.from_iterable(self.automaton.iter(text_str)), dtype=np.int64)
+        end, key = flat[0::2], flat[1::2]
+        if single:
+            return np.zeros(len(key), np.int64), key
+        chars = np.frombuffer(text_str.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        seps = np.flatnonzero(chars == 0)
+        text = np.searchsorted(seps, end)
+        inside = text == np.searchsorted(seps, end - self.key_chars[key] + 1)
+        return text[inside], key[inside]
+
+    def _to_entries(self, text: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(text, key) hits -> sorted distinct (text, entry id) pairs."""
+        if not self.unique_keys:
+            count = self.key_offsets[key + 1] - self.key_offsets[key]
+            first = np.repeat(self.key_offsets[key], count)
+            offs = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+            text, entry = np.repeat(text, count), self.key_entries[first + offs].astype(np.int64)
+        else:
+            entry = self.key_entries[key].astype(np.int64)
+        code = np.unique(text.astype(np.int64) * max(1, self.n_entries) + entry)
+        return code // max(1, self.n_entries), (code % max(1, self.n_entries)).astype(np.int32)
