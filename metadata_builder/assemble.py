@@ -114,8 +114,80 @@ def wordnet_source(path: str | Path) -> Source:
     return Source("wordnet", df["entry"].fillna(""), threshold="all")
 
 
-def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
-    """Read a parquet/csv/tsv source table and check its columns, with errors naming the file."""
+def unigram_source(path: str | Path, min_count: int = 100, min_articles: int = 3) -> Source:
+    """Wikipedia unigrams (``wiki-count``'s ``unigrams.parquet``: word, count, articles).
+
+    Recipe ``metaclip-v1``: count >= 100, and the word-list rule "seen in >= 3 articles" (applied
+    here, not by ``wiki-count``, which keeps every word with its ``articles`` count). A table
+    without an ``articles`` column (another word list) is cut by count alone, and says so.
+    """
+    df = read_table(path, required=["word", "count"], numeric=("count", "articles"))
+    keep = df["count"] >= min_count
+    threshold = f"count >= {min_count}"
+    if "articles" in df.columns:
+        keep &= df["articles"] >= min_articles
+        if min_articles > 1:
+            threshold += f", articles >= {min_articles}"
+    df = df[keep]
+    return Source("unigram", df["word"].fillna(""), df["count"], "count", threshold)
+
+
+def bigram_source(path: str | Path, min_pmi: float | None = 30.0, budget: int | None = None) -> Source:
+    """Wikipedia bigrams (``bigrams.parquet``: w1, w2, count, pmi, score_v2) as ``"w1 w2"``.
+
+    Recipe ``metaclip-v1``: NLTK's PMI >= ``min_pmi`` (30). With ``budget`` instead: Meta CLIP 2's
+    ``score_v2`` ranking, the ``budget`` best pairs (ties by the entry string).
+    """
+    if (min_pmi is None) == (budget is None):
+        raise UserError("give exactly one of --bigram-pmi and --bigram-budget")
+    score = "pmi" if budget is None else "score_v2"
+    df = read_table(path, required=["w1", "w2", score], numeric=(score,))
+    entries = df["w1"].fillna("").astype(str) + " " + df["w2"].fillna("").astype(str)
+    if budget is None:
+        keep = df["pmi"] >= min_pmi
+        return Source("bigram", entries[keep], df.loc[keep, "pmi"], "pmi", f"PMI >= {min_pmi:g}")
+    if budget < 0:
+        raise UserError(f"--bigram-budget must be >= 0, got {budget}")
+    ranked = pd.DataFrame({"entry": entries, "score": df["score_v2"].astype("float64")}).dropna()
+    ranked = ranked.sort_values(["score", "entry"], ascending=[False, True], kind="stable").head(budget)
+    return Source("bigram", ranked["entry"], ranked["score"], "score_v2", f"top {budget:,} score_v2")
+
+
+def title_source_views(pageviews: str | Path, min_views: int = 70, titles: str | Path | None = None) -> Source:
+    """Wikipedia titles by summed pageviews (``metadata-builder pageviews``: title, views).
+
+    Recipe ``metaclip-v1``: every pageview title (already ``en``-only, ``:``-free) with summed views
+    >= ``min_views`` (70), as the pageview files spell it, whether or not it is an article of the
+    dump. ``titles`` (``wiki-count``'s ``titles.parquet``), an option beside the recipe, keeps only
+    titles that are main-namespace articles of that dump.
+    """
+    df = read_table(pageviews, required=["title", "views"], numeric=("views",))
+    df = df[df["views"] >= min_views]
+    threshold = f"views >= {min_views}"
+    if titles is not None:
+        articles = read_table(titles, required=["title"])
+        df = df[df["title"].isin(set(articles["title"]))]
+        threshold += ", in dump"
+    return Source("title", df["title"].fillna(""), df["views"], "views", threshold)
+
+
+def title_source_inlinks(titles: str | Path, min_inlinks: int = 1) -> Source:
+    """Wikipedia titles ranked by in-links, when no pageview file is at hand.
+
+    ``titles.parquet`` (title, page_id, inlinks): main-namespace articles with at least
+    ``min_inlinks`` links pointing to them (redirects resolved). Titles containing ``:`` are dropped,
+    as the pageview rule drops them, so both rankings draw from the same kind of title.
+    """
+    df = read_table(titles, required=["title", "inlinks"], numeric=("inlinks",))
+    df = df[(df["inlinks"] >= min_inlinks) & ~df["title"].fillna("").str.contains(":", regex=False)]
+    return Source("title", df["title"].fillna(""), df["inlinks"], "inlinks", f"inlinks >= {min_inlinks}")
+
+
+def read_table(path: str | Path, required: list[str], numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a parquet/csv/tsv source table and check its columns, with errors naming the file.
+
+    ``numeric``: columns (when present) that must hold numbers, since thresholds compare them.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist")
@@ -135,6 +207,9 @@ def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise UserError(f"{path} lacks column(s) {', '.join(missing)} (has {', '.join(map(str, df.columns))})")
+    for column in numeric:
+        if column in df.columns and not pd.api.types.is_numeric_dtype(df[column]):
+            raise UserError(f"{path}: column {column} is not numeric ({df[column].dtype}); give the table as written")
     return df
 
 
@@ -149,10 +224,11 @@ def write_outputs(result: Assembled, out_json: str | Path) -> tuple[Path, Path]:
 
 def format_summary(summary: pd.DataFrame) -> str:
     """The Table-1-style summary as aligned text."""
-    header = f"{'source':<10} {'threshold':<22} {'candidates':>11} {'added':>9} {'cumulative':>11}"
+    width = max([22, *(len(t) for t in summary["threshold"])])
+    header = f"{'source':<10} {'threshold':<{width}} {'candidates':>11} {'added':>9} {'cumulative':>11}"
     lines = [header, "-" * len(header)]
     for row in summary.itertuples():
         lines.append(
-            f"{row.source:<10} {row.threshold:<22} {row.candidates:>11,} {row.added:>9,} {row.cumulative:>11,}"
+            f"{row.source:<10} {row.threshold:<{width}} {row.candidates:>11,} {row.added:>9,} {row.cumulative:>11,}"
         )
     return "\n".join(lines)
