@@ -230,3 +230,23 @@ def top_entries_figure(top: pd.DataFrame) -> Figure:
     ax.set_title(f"Top {len(top)} entries (the paper's Table 3)")
     ax.grid(True, axis="x", alpha=0.3)
     return fig
+
+
+def before_after_figure(counts, kept, t: int | None = None) -> Figure:
+    """Rank-frequency before and after balancing: matched texts per entry and kept texts per entry."""
+    before = curves.rank_frequency(counts)
+    after = curves.rank_frequency(kept)
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.loglog(np.arange(1, len(before) + 1), before, color=_COLORS[0], lw=1.8,
+              label=f"before balancing: {int(np.sum(counts)):,} matches")
+    ax.loglog(np.arange(1, len(after) + 1), after, color=_COLORS[2], lw=1.8,
+              label=f"after balancing: {int(np.sum(kept)):,} matches in kept texts")
+    if t is not None:
+        ax.axhline(t, color=_COLORS[1], ls="--", lw=1.2, label=t_label(t))
+    ax.set_xlabel("entry rank (1 = most matched)")
+    ax.set_ylabel("texts per entry")
+    ax.set_title("Entry distribution before and after balancing")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper right")
+    return fig
