@@ -1,0 +1,345 @@
+"""Read alt-text pools in record batches: parquet, jsonl, tsv/csv, plain text, COCO captions.
+
+A pool is given as files, folders (every pool file under them) or globs; its files are sorted by
+path so shard names and outputs never depend on the order a shell lists them in. Each file is one
+shard, read in batches of rows, never whole (except COCO's single JSON document).
+
+Rules a user may need to know:
+
+- text column: ``--text-column NAME`` or, by default, the first of :data:`TEXT_COLUMNS` present;
+  tsv/csv files have a header when their first line holds that name; otherwise they have none and the
+  text is column 0 (CC3M is ``caption<TAB>url`` without a header), or the column number given.
+- a row's number (``row``) is its 0-based position among the file's data rows (header excluded).
+- null texts match nothing; empty texts are matched as ``"  "`` like the recipe does.
+- invalid UTF-8 is replaced by U+FFFD and counted (``bad_utf8``); a jsonl line that is no JSON
+  object, or whose text is not a string, counts as a ``bad_row`` with a null text. None is fatal.
+- ``.gz``, ``.bz2`` and ``.xz`` text files are read through the matching decompressor.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import glob
+import gzip
+import io
+import json
+import lzma
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import UserError
+
+FORMATS = ("parquet", "jsonl", "tsv", "csv", "txt", "coco")
+TEXT_COLUMNS = ("TEXT", "text", "caption", "Caption", "alt_text", "ALT_TEXT", "alt")
+_EXTENSIONS = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".tsv": "tsv",
+               ".csv": "csv", ".txt": "txt", ".json": "coco"}
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+@dataclass
+class PoolFile:
+    """One shard: a pool file, its format and the stable name its outputs carry."""
+
+    path: str
+    format: str
+    name: str
+    text_column: Any = None  # resolved by :func:`probe`: a name or a column number
+    header: bool = False
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "path": self.path, "format": self.format}
+
+
+@dataclass
+class Batch:
+    """Rows ``first_row .. first_row + n - 1`` of a shard."""
+
+    first_row: int
+    texts: Any  # pyarrow string array (valid UTF-8) or list[str | None]
+    ids: Any = None  # pyarrow array or list, when an id column was asked for
+    counts: dict = field(default_factory=dict)  # null, empty, bad_utf8, bad_rows
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def detect_format(path: str) -> str:
+    p = Path(path)
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes and suffixes[-1] in _OPENERS:
+        suffixes = suffixes[:-1]
+    fmt = _EXTENSIONS.get(suffixes[-1] if suffixes else "")
+    if fmt is None:
+        raise UserError(f"{path}: cannot tell the pool format from the file name; "
+                        f"pass --format ({', '.join(FORMATS)})")
+    return fmt
+
+
+def _stem(path: str) -> str:
+    name = Path(path).name
+    for suffix in list(_OPENERS) + list(_EXTENSIONS):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "pool"
+
+
+def expand_pools(specs: list[str], fmt: str = "auto") -> list[PoolFile]:
+    """Files, folders and globs -> sorted distinct pool files with stable shard names."""
+    files: set[str] = set()
+    for spec in specs:
+        spec = os.fspath(spec)
+        if any(ch in spec for ch in "*?["):
+            found = [f for f in glob.glob(spec, recursive=True) if os.path.isfile(f)]
+            if not found:
+                raise UserError(f"{spec}: the pattern matches no file; check the path")
+        elif os.path.isdir(spec):
+            found = [os.path.join(root, f) for root, _, names in os.walk(spec) for f in names
+                     if not f.startswith(".") and (fmt != "auto" or _known(f))]
+            if not found:
+                raise UserError(f"{spec}: folder holds no pool file ({', '.join(sorted(_EXTENSIONS))})")
+        elif os.path.isfile(spec):
+            found = [spec]
+        else:
+            raise UserError(f"{spec}: no such file or folder; check the pool path")
+        files.update(os.path.abspath(f) for f in found)
+    ordered = sorted(files)
+    return [PoolFile(path=p, format=detect_format(p) if fmt == "auto" else fmt, name=f"{i:05d}-{_stem(p)}")
+            for i, p in enumerate(ordered)]
+
+
+def _known(name: str) -> bool:
+    try:
+        detect_format(name)
+        return True
+    except UserError:
+        return False
+
+
+def _open_binary(path: str):
+    opener = _OPENERS.get(Path(path).suffix.lower(), open)
+    try:
+        return opener(path, "rb")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot open ({exc.strerror or exc}); check the file") from None
+
+
+def _decode(raw: bytes, counts: dict) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        counts["bad_utf8"] = counts.get("bad_utf8", 0) + 1
+        return raw.decode("utf-8", "replace")
+
+
+def _first_line(path: str) -> str:
+    with _open_binary(path) as f:
+        try:
+            return f.readline().decode("utf-8", "replace").rstrip("\r\n")
+        except (OSError, EOFError, ValueError) as exc:
+            raise UserError(f"{path}: unreadable ({exc}); check or remove the file") from None
+
+
+def _pick(columns: list[str], wanted: str | None, path: str, what: str = "text") -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise UserError(f"{path}: no {what} column {wanted!r} (columns: {', '.join(map(str, columns[:20]))}); "
+                            f"pass --{what}-column with one of them")
+        return wanted
+    for name in TEXT_COLUMNS:
+        if name in columns:
+            return name
+    raise UserError(f"{path}: no text column among {', '.join(TEXT_COLUMNS)} "
+                    f"(columns: {', '.join(map(str, columns[:20]))}); pass --text-column")
+
+
+def probe(pool: PoolFile, text_column: str | None, id_column: str | None) -> PoolFile:
+    """Check the columns exist before any work starts; resolve the text column and header."""
+    path = pool.path
+    if pool.format == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.ParquetFile(path).schema_arrow.names
+        except Exception as exc:  # noqa: BLE001 - any reader failure names the file
+            raise UserError(f"{path}: not a readable parquet file ({type(exc).__name__}: {exc}); "
+                            "check or remove the shard") from None
+        pool.text_column = _pick(names, text_column, path)
+        if id_column is not None:
+            _pick(names, id_column, path, "id")
+    elif pool.format in ("tsv", "csv"):
+        first = _first_line(path)
+        fields = next(csv.reader([first], delimiter="\t" if pool.format == "tsv" else ","), [])
+        wanted = [text_column] if text_column is not None else list(TEXT_COLUMNS)
+        if any(w in fields for w in wanted):
+            pool.header = True
+            pool.text_column = _pick(fields, text_column, path)
+            if id_column is not None:
+                _pick(fields, id_column, path, "id")
+        elif text_column is None or text_column.isdigit():
+            pool.text_column = int(text_column or 0)
+            if id_column is not None and not id_column.isdigit():
+                raise UserError(f"{path}: has no header, so --id-column must be a column number, "
+                                f"not {id_column!r}")
+        else:
+            raise UserError(f"{path}: no text column {text_column!r} in the first line "
+                            f"({first[:80]!r}); pass a header name or a column number")
+    elif pool.format == "jsonl":
+        pool.text_column = text_column or "text"
+        first = _first_line(path)
+        try:
+            record = json.loads(first) if first.strip() else {}
+        except ValueError:
+            record = {}
+        if isinstance(record, dict) and record:
+            pool.text_column = _pick(list(record), text_column, path)
+            if id_column is not None:
+                _pick(list(record), id_column, path, "id")
+    elif pool.format == "coco":
+        pool.text_column = text_column or "caption"
+    elif pool.format == "txt":
+        if id_column is not None:
+            raise UserError(f"{path}: a plain text pool has no id column; drop --id-column")
+    else:
+        raise UserError(f"--format {pool.format!r}: unknown; choose one of {', '.join(FORMATS)}")
+    return pool
+
+
+def read_batches(pool: PoolFile, id_column: str | None = None, batch_size: int = 16384) -> Iterator[Batch]:
+    """Yield the shard's rows in batches of ``batch_size`` (``probe`` it first)."""
+    reader = {"parquet": _parquet, "jsonl": _jsonl, "tsv": _delimited, "csv": _delimited,
+              "txt": _txt, "coco": _coco}[pool.format]
+    try:
+        yield from reader(pool, id_column, batch_size)
+    except UserError:
+        raise
+    except (OSError, EOFError, ValueError, lzma.LZMAError, csv.Error) as exc:
+        raise UserError(f"{pool.path}: unreadable {pool.format} ({type(exc).__name__}: {exc}); "
+                        "check or remove the shard") from None
+
+
+def _parquet(pool: PoolFile, id_column, batch_size):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    columns = [pool.text_column] + ([id_column] if id_column else [])
+    try:
+        batches = pq.ParquetFile(pool.path).iter_batches(batch_size=batch_size, columns=columns)
+        row = 0
+        for rb in batches:
+            text = rb.column(0)
+            counts = {"null": text.null_count}
+            if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+                try:
+                    text.validate(full=True)
+                except pa.ArrowInvalid:  # invalid UTF-8: replace it, row by row
+                    text = text.cast(pa.binary())
+            if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
+                text = [None if t is None else _decode(t, counts) for t in text.to_pylist()]
+            elif not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+                raise UserError(f"{pool.path}: column {pool.text_column!r} holds {text.type}, not text; "
+                                "pass --text-column")
+            empty = sum(1 for t in text if t == "") if isinstance(text, list) else \
+                int(pc.sum(pc.equal(pc.binary_length(text), 0)).as_py() or 0)
+            counts["empty"] = empty
+            yield Batch(row, text, rb.column(1) if id_column else None, counts)
+            row += len(rb)
+    except (pa.ArrowException, OSError) as exc:
+        raise UserError(f"{pool.path}: unreadable parquet ({type(exc).__name__}: {exc}); "
+                        "check or remove the shard") from None
+
+
+def _lines(path: str) -> Iterator[bytes]:
+    with _open_binary(path) as f:
+        for line in f:
+            yield line.rstrip(b"\n").rstrip(b"\r")
+
+
+def _emit(rows: list, ids, first_row: int, counts: dict) -> Batch:
+    counts["null"] = counts.get("null", 0) + sum(1 for t in rows if t is None)
+    counts["empty"] = sum(1 for t in rows if t == "")
+    return Batch(first_row, rows, ids, counts)
+
+
+def _txt(pool: PoolFile, id_column, batch_size):
+    rows, counts, first = [], {}, 0
+    for line in _lines(pool.path):
+        rows.append(_decode(line, counts))
+        if len(rows) == batch_size:
+            yield _emit(rows, None, first, counts)
+            first, rows, counts = first + len(rows), [], {}
+    if rows:
+        yield _emit(rows, None, first, counts)
+
+
+def _delimited(pool: PoolFile, id_column, batch_size):
+    delimiter = "\t" if pool.format == "tsv" else ","
+    lines = _lines(pool.path)
+    col, id_col = pool.text_column, None
+    if pool.header:
+        header = next(csv.reader([_decode(next(lines), {})], delimiter=delimiter))
+        col = header.index(pool.text_column)
+        id_col = header.index(id_column) if id_column else None
+    elif id_column is not None:
+        id_col = int(id_column)
+    rows, ids, counts, first = [], [], {}, 0
+    for line in lines:
+        text = _decode(line, counts)
+        # tsv: a plain split (captions may hold quotes); csv: the csv module (quoted fields)
+        fields = text.split("\t") if delimiter == "\t" else next(csv.reader([text]), [])
+        if col < len(fields):
+            rows.append(fields[col])
+        else:
+            rows.append(None)
+            counts["bad_rows"] = counts.get("bad_rows", 0) + 1
+        if id_col is not None:
+            ids.append(fields[id_col] if id_col < len(fields) else None)
+        if len(rows) == batch_size:
+            yield _emit(rows, ids if id_col is not None else None, first, counts)
+            first, rows, ids, counts = first + len(rows), [], [], {}
+    if rows:
+        yield _emit(rows, ids if id_col is not None else None, first, counts)
+
+
+def _jsonl(pool: PoolFile, id_column, batch_size):
+    rows, ids, counts, first = [], [], {}, 0
+    for line in _lines(pool.path):
+        text = None
+        try:
+            record = json.loads(_decode(line, counts))
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and isinstance(record.get(pool.text_column), str):
+            text = record[pool.text_column]
+        elif not (isinstance(record, dict) and record.get(pool.text_column, 0) is None):
+            counts["bad_rows"] = counts.get("bad_rows", 0) + 1  # (a JSON null text is just null)
+        rows.append(text)
+        if id_column is not None:
+            ids.append(record.get(id_column) if isinstance(record, dict) else None)
+        if len(rows) == batch_size:
+            yield _emit(rows, ids if id_column else None, first, counts)
+            first, rows, ids, counts = first + len(rows), [], [], {}
+    if rows:
+        yield _emit(rows, ids if id_column else None, first, counts)
+
+
+def _coco(pool: PoolFile, id_column, batch_size):
+    with _open_binary(pool.path) as f:
+        counts: dict = {}
+        try:
+            doc = json.loads(_decode(f.read(), counts))
+        except ValueError as exc:
+            raise UserError(f"{pool.path}: not JSON ({exc}); check the file") from None
+    annotations = doc.get("annotations") if isinstance(doc, dict) else None
+    if not isinstance(annotations, list):
+        raise UserError(f"{pool.path}: no 'annotations' list; not a COCO caption file (pass --format)")
+    for first in range(0, len(annotations), batch_size):
+        chunk = annotations[first:first + batch_size]
+        rows = [a.get(pool.text_column) if isinstance(a, dict) and isinstance(a.get(pool.text_column), str)
+                else None for a in chunk]
+        ids = [a.get(id_column) if isinstance(a, dict) else None for a in chunk] if id_column else None
+        yield _emit(rows, ids, first, counts if first == 0 else {})
