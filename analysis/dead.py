@@ -15,14 +15,15 @@ import re
 import numpy as np
 import pandas as pd
 
-#: The characters the ``metaclip-v1`` normaliser wraps in spaces (SPEC §2).
-WRAPPED = ",.;:?!`"
-_W = re.escape(WRAPPED)
+from metadata_builder.normalize import TO_SPACE, WRAPPED
+
+_W = re.escape("".join(WRAPPED))
+_S = re.escape("".join(TO_SPACE))
 _IMPOSSIBLE = re.compile(
     rf"[^ ][{_W}]"          # a wrapped character glued to what precedes it
     rf"|[{_W}][^ ]"         # ... or to what follows it
     rf"|[{_W}] [{_W}]"      # two wrapped characters one space apart (the normaliser puts two)
-    r"|[\t\n\r]"            # characters the normaliser turns into spaces
+    rf"|[{_S}]"             # characters the normaliser turns into spaces
 )
 
 
@@ -41,7 +42,7 @@ def dead_reason(entry: str) -> str:
     match = _IMPOSSIBLE.search(f" {entry} ")
     if not match:
         return ""
-    chars = [ch for ch in match.group() if ch in WRAPPED or ch in "\t\n\r"]
+    chars = [ch for ch in match.group() if ch in WRAPPED or ch in TO_SPACE]
     return repr(chars[0]) if chars else ""
 
 

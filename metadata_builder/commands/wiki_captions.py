@@ -6,7 +6,7 @@ The result is a real image-text pool written by editors (column ``text``), ready
 
 from pathlib import Path
 
-from .. import atomic
+from .. import atomic, paths
 from ..wiki_captions import extract_captions
 
 NAME = "wiki-captions"
@@ -14,7 +14,9 @@ HELP = "image captions and alt= texts of a Wikipedia dump -> captions.parquet (a
 
 
 def add_arguments(p):
-    p.add_argument("dump", type=Path, metavar="DUMP", help="a MediaWiki pages-articles XML dump (.xml, .bz2, .xz, .gz)")
+    p.add_argument("dump", type=Path, metavar="DUMP", nargs="?", default=paths.WIKI_SAMPLE,
+                   help="a MediaWiki pages-articles XML dump (.xml, .bz2, .xz, .gz); "
+                        "default: the embedded English sample ('make setup' provisions it)")
     p.add_argument("--out", required=True, type=Path, help="output pool (.parquet, columns text, kind, page_id, title, file)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
