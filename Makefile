@@ -6,11 +6,12 @@ MB    := $(VENV)/bin/metadata-builder
 BUILD ?= build
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data$(if $(NLTK_DATA),:$(NLTK_DATA))
 
-.PHONY: help setup metadata test clean pageviews-download bench bench-wiki
+.PHONY: help setup metadata test clean pageviews-download bench bench-wiki report
 
 help:
 	@echo "make metadata   build metadata.json on the embedded default (WordNet 3.0 + Wikipedia sample)"
 	@echo "make test       run the test suite"
+	@echo "make report     match + balance + report on the embedded captions (or POOL=... TEXT_COLUMN=...)"
 	@echo "make clean      remove build outputs (keeps .venv and .cache)"
 
 setup:
@@ -19,6 +20,17 @@ setup:
 metadata: setup
 	$(MB) wordnet --out $(BUILD)/wordnet.parquet
 	$(MB) assemble --wordnet $(BUILD)/wordnet.parquet --out $(BUILD)/metadata.json
+
+# Analysis report: match + balance (6% tail share) + report.html on POOL (default: image captions and
+# alt texts of the embedded Wikipedia sample); builds the metadata first when it is missing.
+POOL        ?=
+TEXT_COLUMN ?=
+report: setup
+	@test -f $(BUILD)/metadata.parquet || $(MAKE) --no-print-directory metadata
+	$(if $(POOL),,$(MB) wiki-captions --out $(BUILD)/captions.parquet --no-progress)
+	$(MB) match $(or $(POOL),$(BUILD)/captions.parquet) --metadata $(BUILD)/metadata.json $(if $(TEXT_COLUMN),--text-column $(TEXT_COLUMN)) --out $(BUILD)/match
+	$(MB) balance $(BUILD)/match --tail-share 0.06 --out $(BUILD)/balanced
+	$(MB) report $(BUILD)/match --metadata $(BUILD)/metadata.parquet --balanced $(BUILD)/balanced --out $(BUILD)/report
 
 test:
 	@EXTRAS=dev,ray bash scripts/setup.sh --wordnet31
