@@ -62,6 +62,9 @@ class TasksFailed(UserError):
 
 
 def _task_name(task) -> str:
+    """A task's ``.name`` (a shard), or that of its first item (``(shard, out_dir)``), else ``str(task)``."""
+    if not hasattr(task, "name") and isinstance(task, (tuple, list)) and task and hasattr(task[0], "name"):
+        task = task[0]
     return str(getattr(task, "name", task))
 
 

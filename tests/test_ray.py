@@ -210,3 +210,55 @@ def test_shared_is_deserialised_once_per_worker_not_per_task(ray_local, tmp_path
     log.write_text("")  # the local engine: forked workers inherit it, no deserialisation at all
     local = dict(executor.map_tasks(_use, range(40), shared=shared, workers=2, progress=False))
     assert len(local) == 40 and log.read_text() == ""
+
+
+# --- the real commands under both engines ---------------------------------------------------------
+
+def _multistream_dump(sample, folder, streams: int = 4):
+    """The real English sample rewritten as a multistream dump (header, ``streams`` page streams,
+    footer, and its ``-index.txt.bz2``), so wiki-count cuts it into ``streams`` shards."""
+    import bz2
+
+    xml = bz2.decompress(sample.read_bytes())
+    head_end = xml.index(b"</siteinfo>\n") + len(b"</siteinfo>\n")
+    pages = re.findall(rb"  <page>\n.*?</page>\n", xml[head_end:], re.DOTALL)
+    footer = xml[xml.rindex(b"</page>\n") + len(b"</page>\n"):]
+    dump, index = folder / "enwiki-sample-multistream.xml.bz2", folder / "enwiki-sample-multistream-index.txt.bz2"
+    lines, offset = [], 0
+    with open(dump, "wb") as out:
+        parts = [(xml[:head_end], [])] + [(b"".join(chunk), chunk) for chunk in np.array_split(
+            np.array(pages, dtype=object), streams)] + [(footer, [])]
+        for blob, chunk in parts:
+            for page in chunk:
+                page_id = int(re.search(rb"\n    <id>(\d+)</id>", page).group(1))
+                title = re.search(rb"<title>(.*?)</title>", page).group(1)
+                lines.append(b"%d:%d:%s\n" % (offset, page_id, title))
+            compressed = bz2.compress(blob, 9)
+            out.write(compressed)
+            offset += len(compressed)
+    index.write_bytes(bz2.compress(b"".join(lines)))
+    return dump, len(pages)
+
+
+def _without_timings(stats: dict) -> dict:
+    return {k: v for k, v in stats.items() if k not in ("timings", "seconds")}
+
+
+def test_wiki_count_on_ray_is_identical_to_local(ray_local, wiki_sample, tmp_path):
+    from metadata_builder.wiki.count import wiki_count
+
+    dump, n_pages = _multistream_dump(wiki_sample, tmp_path)
+    runs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        stats = wiki_count([dump], out, workers=2, engine=engine, shard_mb=1e-6, progress=False)
+        files = {str(p.relative_to(out)): p for p in sorted(out.rglob("*")) if p.is_file()}
+        runs[engine] = {name: (_without_timings(json.loads(p.read_text())) if name.endswith("stats.json")
+                               else p.read_bytes()) for name, p in files.items()}
+        runs[engine]["stats"] = _without_timings(stats)
+    assert runs["ray"] == runs["local"]
+    stats = runs["ray"]["stats"]
+    assert stats["shards"] == 4 and sum(name.endswith("/stats.json") for name in runs["ray"]) == 4
+    # the sample's numbers (as the whole-file run counts them), and an independent page count
+    assert (stats["pages"], stats["articles"], stats["redirects"]) == (206, 106, 99) == (n_pages, 106, 99)
+    assert (stats["tokens"], stats["distinct_words"], stats["titles"]) == (442_876, 35_158, 106)
