@@ -17,9 +17,18 @@ help:
 setup:
 	@bash scripts/setup.sh
 
+# The embedded English sample (provisioned by setup); read lazily, after setup ran.
+WIKI_SAMPLE = $(shell $(PY) -c 'from metadata_builder import paths; print(paths.WIKI_SAMPLE)')
+
+# No pageviews offline: titles are ranked by in-links. Recipe thresholds stay the defaults, so on the
+# small sample few unigrams reach count >= 100 and no bigram reaches PMI >= 30 (N / 2^30 < 1).
 metadata: setup
 	$(MB) wordnet --out $(BUILD)/wordnet.parquet
-	$(MB) assemble --wordnet $(BUILD)/wordnet.parquet --out $(BUILD)/metadata.json
+	$(MB) wiki-count "$(WIKI_SAMPLE)" --out $(BUILD)/wiki
+	$(MB) assemble --wordnet $(BUILD)/wordnet.parquet --unigrams $(BUILD)/wiki/unigrams.parquet \
+	    --bigrams $(BUILD)/wiki/bigrams.parquet --titles $(BUILD)/wiki/titles.parquet --title-rank inlinks \
+	    --out $(BUILD)/metadata.json
+	@echo "sources: $(BUILD)/wordnet.parquet $(BUILD)/wiki/{unigrams,bigrams,titles}.parquet $(BUILD)/wiki/stats.json"
 
 # Analysis report: match + balance (6% tail share) + report.html on POOL (default: image captions and
 # alt texts of the embedded Wikipedia sample); builds the metadata first when it is missing.
