@@ -87,19 +87,19 @@ def cumulative_figure(counts, ts=(), include_never_matched: bool | None = None) 
     if include_never_matched is None:
         include_never_matched = zero <= len(c) / 2
     start = 0 if include_never_matched else zero
-    x = np.arange(1, len(c) + 1)[start:]
+    x = np.arange(1, len(c) + 1 - start)  # position from the tail end of what is shown
     if zero and include_never_matched:
         ax.axvspan(0, zero, color="0.92", label=f"{zero:,} entries never matched")
     for i, t in enumerate([None] + sorted(int(t) for t in ts)):
         y = curves.cumulative_curve(c, t)
         ax.plot(x, y[start:], color=_COLORS[i % len(_COLORS)], lw=2.2 if t is None else 1.4,
                 label=f"{t_label(t)}: ends at {int(y[-1]):,}")
-    ax.set_xlim(start, len(c))
+    ax.set_xlim(0, len(x))
     if include_never_matched:
         ax.set_xlabel("metadata entries sorted by count, tail → head")
     else:
-        ax.set_xlabel(f"metadata entries sorted by count, tail → head "
-                      f"(the first {zero:,}, never matched, not shown)")
+        ax.set_xlabel(f"matched entries sorted by count, tail → head "
+                      f"({zero:,} never-matched entries left off)")
     ax.set_ylabel("cumulative matches (texts)")
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
