@@ -191,3 +191,82 @@ def test_pmi_threshold_is_inclusive_and_exact(tmp_path):
     assert df["pmi"][1] < 30
     df.to_parquet(tmp_path / "b.parquet", index=False)
     assert bigram_source(tmp_path / "b.parquet").entries.tolist() == ["a x"]
+
+
+# --- on the real outputs of wiki-count over the embedded English sample -------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_counts(wiki_sample, tmp_path_factory):
+    """``wiki-count`` over the real gensim sample (106 articles), once for this module (~8 s)."""
+    from metadata_builder.wiki import wiki_count
+
+    out = tmp_path_factory.mktemp("wiki-sample")
+    stats = wiki_count([wiki_sample], out, workers=1, progress=False)
+    return out, stats
+
+
+def test_real_sample_unigrams(sample_counts):
+    out, stats = sample_counts
+    table = pd.read_parquet(out / "unigrams.parquet")
+    source = unigram_source(out / "unigrams.parquet")
+    independent = {w for w, c, a in zip(table["word"], table["count"], table["articles"]) if c >= 100 and a >= 3}
+    assert set(source.entries) == independent and len(independent) == 472
+    ordered = source.ordered()["entry"].tolist()
+    assert ordered[:5] == ["the", "of", "and", "in", "to"]
+    assert int(table.loc[table["word"] == "the", "count"].iloc[0]) == 33_210  # "the" is in all 106 articles
+    assert stats["articles"] == 106
+
+
+def test_real_sample_bigrams(sample_counts):
+    out, stats = sample_counts
+    table = pd.read_parquet(out / "bigrams.parquet")
+    # PMI <= log2(N / max(c1, c2)) <= log2(N): with N = 442,876 tokens no pair can reach 30
+    assert len(bigram_source(out / "bigrams.parquet").entries) == 0
+    assert table["pmi"].max() <= math.log2(stats["tokens"]) < 30
+    budget = bigram_source(out / "bigrams.parquet", None, 3).ordered()["entry"].tolist()
+    assert budget == ["United States", "such as", "New York"]  # among Meta CLIP 2's top-5 English bigrams
+    best = max(zip(table["score_v2"], table["w1"] + " " + table["w2"]))
+    assert best[1] == budget[0]
+    low_pmi = bigram_source(out / "bigrams.parquet", 10.0).entries
+    assert len(low_pmi) == int((table["pmi"] >= 10.0).sum()) > 0
+
+
+def test_real_sample_assembled(sample_counts, wordnet30_entries, tmp_path):
+    from metadata_builder.assemble import Source, wordnet_source
+
+    out, _ = sample_counts
+    wordnet = Source("wordnet", wordnet30_entries["entry"].fillna(""), threshold="all")
+    unigrams = unigram_source(out / "unigrams.parquet")
+    titles = title_source_inlinks(out / "titles.parquet")
+    result = assemble([wordnet, unigrams, bigram_source(out / "bigrams.parquet"), titles])
+    summary = result.summary.set_index("source")
+    assert summary["added"].to_dict() == {"seed": 100, "wordnet": 86_554, "unigram": 106, "bigram": 0, "title": 49}
+    assert summary.loc["title", "cumulative"] == len(result.entries) == 86_809
+    # independent: unigrams that are neither a seed nor a WordNet name; titles keep their capitals
+    earlier = set(SEED_ENTRIES) | set(wordnet30_entries["entry"])
+    assert summary.loc["unigram", "added"] == len(set(unigrams.entries) - earlier)
+    title_table = pd.read_parquet(out / "titles.parquet")
+    expected_titles = {t for t, n in zip(title_table["title"], title_table["inlinks"]) if n >= 1 and ":" not in t}
+    assert set(result.table.loc[result.table["source"] == "title", "entry"]) == expected_titles
+    assert result.entries[86_760:86_762] == ["Angola", "Aristotle"]  # 14 and 13 in-links
+
+
+def test_real_sample_titles_with_pageviews(sample_counts, tmp_path):
+    """Pageviews over real titles: the recipe keeps every pageview title, --title-in-dump the dump's only."""
+    from metadata_builder.pageviews import count_pageviews
+
+    out, _ = sample_counts
+    folder = tmp_path / "pv"
+    folder.mkdir()
+    lines = ["en Angola 60 0", "en Albert_Einstein 900 0", "en Not_In_This_Dump 75 0", "en.m Aristotle 999 0",
+             "en Aristotle 49 0", "en Achilles 70 0"]
+    import gzip
+
+    with gzip.open(folder / "pageviews-20220829-230000.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    count_pageviews([folder], tmp_path / "views.parquet", progress=False)
+    recipe = title_source_views(tmp_path / "views.parquet").ordered()["entry"].tolist()
+    assert recipe == ["Albert Einstein", "Not In This Dump", "Achilles"]
+    in_dump = title_source_views(tmp_path / "views.parquet", 70, out / "titles.parquet").ordered()["entry"].tolist()
+    assert in_dump == ["Albert Einstein", "Achilles"]
