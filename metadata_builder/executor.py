@@ -62,10 +62,17 @@ class TasksFailed(UserError):
 
 
 def _task_name(task) -> str:
-    """A task's ``.name`` (a shard), or that of its first item (``(shard, out_dir)``), else ``str(task)``."""
-    if not hasattr(task, "name") and isinstance(task, (tuple, list)) and task and hasattr(task[0], "name"):
-        task = task[0]
-    return str(getattr(task, "name", task))
+    """How failures name a task: its ``.name`` (a shard), else the ``name`` key or the first item
+    with a ``.name`` of a dict / tuple task (``{"pool": shard, ...}``, ``(shard, out_dir)``), else ``str``."""
+    if hasattr(task, "name"):
+        return str(task.name)
+    if isinstance(task, dict) and "name" in task:
+        return str(task["name"])
+    items = task.values() if isinstance(task, dict) else task if isinstance(task, (tuple, list)) else ()
+    for item in items:
+        if hasattr(item, "name"):
+            return str(item.name)
+    return str(task)
 
 
 def _call(fn, task, shared=None):

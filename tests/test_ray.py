@@ -262,3 +262,61 @@ def test_wiki_count_on_ray_is_identical_to_local(ray_local, wiki_sample, tmp_pat
     # the sample's numbers (as the whole-file run counts them), and an independent page count
     assert (stats["pages"], stats["articles"], stats["redirects"]) == (206, 106, 99) == (n_pages, 106, 99)
     assert (stats["tokens"], stats["distinct_words"], stats["titles"]) == (442_876, 35_158, 106)
+
+
+def _folder(out, drop=("timings",)) -> dict:
+    """Every file of an output folder; JSON stats without their timings (and memory readings)."""
+    files = {}
+    for p in sorted(out.rglob("*")):
+        if not p.is_file():
+            continue
+        name = str(p.relative_to(out))
+        if name.endswith("stats.json") or name.endswith(".done.json"):
+            stats = {k: v for k, v in json.loads(p.read_text()).items() if k not in drop + ("seconds",)}
+            automaton = stats.get("automaton")
+            if isinstance(automaton, dict):  # memory and build time of the driver: readings, not results
+                stats["automaton"] = {k: v for k, v in automaton.items() if not k.startswith(("rss_", "build_"))}
+            files[name] = stats
+        else:
+            files[name] = p.read_bytes()
+    return files
+
+
+@pytest.fixture(scope="module")
+def vocabulary_json(vocabulary, tmp_path_factory):
+    path = tmp_path_factory.mktemp("metadata") / "metadata.json"
+    path.write_text(json.dumps(vocabulary))
+    return path
+
+
+def test_match_and_balance_on_ray_are_identical_to_local(ray_local, shard_dir, vocabulary_json, tmp_path):
+    from metadata_builder import balance as B
+    from metadata_builder.match.run import match_pools
+    from metadata_builder.match_output import MatchOutput
+
+    pools = [str(p) for p in sorted(shard_dir.glob("*.parquet"))]
+    for engine in ("local", "ray"):
+        match_pools(pools, vocabulary_json, tmp_path / f"match-{engine}", workers=2, engine=engine,
+                    progress=False)
+    local, on_ray = _folder(tmp_path / "match-local"), _folder(tmp_path / "match-ray")
+    assert on_ray == local
+    assert sum(name.endswith(".done.json") for name in on_ray) == N_SHARDS
+    stats = on_ray["stats.json"]
+    assert (stats["texts"], stats["matched_texts"], stats["matches"]) == (10_000, 2_610, 5_516)
+    match = MatchOutput(tmp_path / "match-ray")
+    ids = np.concatenate([np.concatenate(df["entry_ids"].to_numpy()) for _, df in match.iter_shards()])
+    assert len(ids) == stats["matches"] and np.array_equal(np.bincount(ids, minlength=len(match.counts)),
+                                                          match.counts)
+
+    for engine in ("local", "ray"):
+        B.balance(tmp_path / "match-local", tmp_path / f"balanced-{engine}", t=100, seed=0, workers=2,
+                  engine=engine, progress=False)
+    local, on_ray = _folder(tmp_path / "balanced-local"), _folder(tmp_path / "balanced-ray")
+    assert on_ray == local
+    stats = on_ray["stats.json"]
+    assert (stats["candidates"], stats["kept"]) == (2_610, 2_350)
+    # the exact expectation, computed apart (vectorised over t) under both engines, agrees with the run
+    expected = {engine: B.expected_size(match, [100], workers=2, engine=engine) for engine in ("local", "ray")}
+    assert expected["ray"].equals(expected["local"])
+    assert expected["ray"]["expected"].iloc[0] == pytest.approx(stats["expected"], rel=1e-12)
+    assert round(stats["expected"], 3) == 2_351.216
