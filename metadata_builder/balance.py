@@ -357,17 +357,24 @@ class _Shared:
     config: dict
     chosen: dict | None  # per-image: shard name -> sorted rows chosen for their image
     has_id: bool
+    text_column: object = None
 
 
-def _read_pool_rows(shard: dict, rows: np.ndarray, batch_size: int = 65_536):
-    """The pool's original rows ``rows`` (sorted) of one pool file, read by record batch."""
+def _read_pool_rows(shard: dict, rows: np.ndarray, text_column=None, batch_size: int = 65_536):
+    """The pool's original rows ``rows`` (sorted) of one pool file, as a pyarrow table.
+
+    Parquet is read by record batch with its own schema. Other formats are streamed line by line
+    with the row numbering of :mod:`metadata_builder.pools` (data rows, header excluded): jsonl
+    keeps each object's keys, tsv/csv the header's names (``"0"``, ``"1"``... without a header),
+    txt a ``text`` column, COCO each annotation's keys.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(shard["path"])
-    if shard.get("format", "parquet") != "parquet":
-        raise UserError(f"{path}: balance re-reads pool rows from parquet pools only "
-                        f"(format {shard.get('format')!r}); convert the pool to parquet and rerun match")
+    fmt = shard.get("format", "parquet")
+    if fmt != "parquet":
+        return pa.Table.from_pylist(_text_pool_records(shard, rows, text_column))
     try:
         pool = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
@@ -384,6 +391,56 @@ def _read_pool_rows(shard: dict, rows: np.ndarray, batch_size: int = 65_536):
     if pieces:
         return pa.Table.from_batches(pieces)
     return pool.schema_arrow.empty_table()
+
+
+def _text_pool_records(shard: dict, rows: np.ndarray, text_column) -> list[dict]:
+    """Records of the wanted rows of a jsonl / tsv / csv / txt / COCO pool, streamed."""
+    import csv
+
+    from . import pools
+
+    path, fmt = str(shard["path"]), shard["format"]
+    wanted = iter(rows.tolist())
+    target = next(wanted, None)
+    records: list[dict] = []
+    if target is None:
+        return records
+
+    def lines():
+        if fmt == "coco":
+            with pools._open_binary(path) as fh:
+                doc = json.loads(pools._decode(fh.read(), {}))
+            yield from doc.get("annotations", [])
+            return
+        source = pools._lines(path)
+        header = None
+        if fmt in ("tsv", "csv"):
+            probed = pools.probe(pools.PoolFile(path, fmt, shard["name"]),
+                                 None if text_column is None else str(text_column), None)
+            if probed.header:
+                header = next(csv.reader([pools._decode(next(source), {})], delimiter="\t" if fmt == "tsv" else ","))
+        for line in source:
+            text = pools._decode(line, {})
+            if fmt == "txt":
+                yield {"text": text}
+            elif fmt == "jsonl":
+                try:
+                    record = json.loads(text)
+                except ValueError:
+                    record = None
+                yield record if isinstance(record, dict) else {}
+            else:
+                fields = text.split("\t") if fmt == "tsv" else next(csv.reader([text]), [])
+                names = header or [str(i) for i in range(len(fields))]
+                yield dict(zip(names, fields))
+
+    for row, record in enumerate(lines()):
+        if row == target:
+            records.append(record if isinstance(record, dict) else {})
+            target = next(wanted, None)
+            if target is None:
+                break
+    return records
 
 
 def _paths(out_dir, name):
@@ -427,7 +484,7 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
         pq.write_table(pa.table({k: online[k] for k in ("shard", "row", "id", "p") if k in online}), tmp)
 
     # the curated subset: the pool's own columns, plus the row and its keep probability
-    subset = _read_pool_rows(shard, rows[kept])
+    subset = _read_pool_rows(shard, rows[kept], shared.text_column)
     extra = {ROW_COLUMN: pa.array(rows[kept]), P_COLUMN: pa.array(probability[kept])}
     for column, values in extra.items():
         subset = subset.append_column(column if column not in subset.column_names else f"{column}_balance", values)
@@ -454,7 +511,7 @@ def _image_ids(task, shared_args) -> "object":
     import pandas as pd
     import pyarrow as pa
 
-    match_dir, seed, image_column, shards = shared_args
+    match_dir, seed, image_column, shards, text_column = shared_args
     shard = shards[task[0]]
     name = shard["name"]
     if image_column is None:
@@ -462,7 +519,7 @@ def _image_ids(task, shared_args) -> "object":
         rows, images = table["row"].to_numpy().astype(np.int64), table["id"]
     else:
         rows = read_entry_ids(match_dir, name, ("row",))["row"].to_numpy().astype(np.int64)
-        pool = _read_pool_rows(shard, rows)
+        pool = _read_pool_rows(shard, rows, text_column)
         if image_column not in pool.column_names:
             raise UserError(f"{shard['path']}: no column {image_column!r} (columns: {', '.join(pool.column_names)}); "
                             "give the column that identifies the image with --image-column")
@@ -495,7 +552,7 @@ def choose_one_text_per_image(match, seed: int, image_column: str | None = None,
     shards = match.shards
     tasks = [(i, s["name"]) for i, s in enumerate(shards)]
     results = dict(map_tasks(_image_ids, tasks,
-                             shared=(str(match.path), seed, image_column, shards), workers=workers, engine=engine,
+                             shared=(str(match.path), seed, image_column, shards, match.manifest.get("text_column")), workers=workers, engine=engine,
                              desc="per-image choice", progress=progress, ray_address=ray_address))
     frames = []
     for i in range(len(shards)):  # manifest order
@@ -571,7 +628,7 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     config = {"t": t, "seed": int(seed), "per_image": bool(per_image), "image_column": image_column,
               "metadata_sha256": match.manifest["metadata"].get("sha256")}
     shared = _Shared(str(match.path), str(out_dir), entry_probabilities(counts, t), int(seed), config,
-                     chosen, bool(match.manifest.get("id_column")))
+                     chosen, bool(match.manifest.get("id_column")), match.manifest.get("text_column"))
     for _ in map_tasks(_balance_shard, match.shards, shared=shared, workers=workers, engine=engine,
                        desc="balance", progress=progress, ray_address=ray_address):
         pass
