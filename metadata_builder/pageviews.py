@@ -216,6 +216,7 @@ def count_pageviews(
     min_hour_views: int = MIN_HOUR_VIEWS,
     workers: int = 1,
     engine: str = "local",
+    ray_address: str | None = None,
     progress: bool = True,
 ) -> dict:
     """Scan every hourly file (resuming finished ones), merge, write ``out`` and ``out``'s stats.
@@ -234,7 +235,7 @@ def count_pageviews(
     tasks = [FileTask(str(f), str(work / _part_name(f)), min_hour_views) for f in files]
     todo = [t for t in tasks if not _is_done(t)]
     for _ in map_tasks(_scan_task, todo, workers=workers, engine=engine, desc="pageview files",
-                       unit="file", progress=progress):
+                       unit="file", progress=progress, ray_address=ray_address):
         pass
     reports = [json.loads(t.report_path.read_text(encoding="utf-8")) for t in tasks]
     table = merge_parts([t.part for t in tasks], work, threads=workers)

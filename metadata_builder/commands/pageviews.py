@@ -27,7 +27,8 @@ def add_arguments(p):
 
 def run(args):
     stats = count_pageviews(args.inputs, args.out, work_dir=args.work_dir, min_hour_views=args.hour_min_views,
-                            workers=args.workers, engine=args.engine)
+                            workers=args.workers, engine=args.engine,
+                            ray_address=getattr(args, "ray_address", None))
     print(f"{stats['files']:,} files ({stats['files_resumed']:,} already done), {stats['lines']:,} lines, "
           f"{stats['en_lines']:,} 'en' lines: {stats['counted']:,} counted (>= {stats['min_hour_views']} views), "
           f"{stats['below_min']:,} below, {stats['colon_titles']:,} with ':', {stats['malformed']:,} malformed")
