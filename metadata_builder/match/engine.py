@@ -218,8 +218,11 @@ class Matcher:
                        + self.node_prefix.nbytes + self.key_start.nbytes + self.key_len.nbytes)
 
     # ---- spacing -------------------------------------------------------------------------------
-    def space_joined(self, raw: bytes) -> bytes:
-        """Space a NUL-joined batch exactly as each text would be spaced alone (SPEC §2)."""
+    def space_joined(self, raw: bytes, single: bool = False) -> bytes:
+        """Space a NUL-joined batch exactly as each text would be spaced alone (SPEC §2).
+
+        ``single``: ``raw`` is one text, whose own NUL characters are no separators.
+        """
         norm = self.normalizer
         if norm.nfkc or norm.casefold:
             raw = norm.transform(raw.decode("utf-8", "surrogatepass")).encode("utf-8", "surrogatepass")
@@ -229,7 +232,7 @@ class Matcher:
             s = s.replace(c, b" " + c + b" ")
         for ch in TO_SPACE:
             s = s.replace(ch.encode(), b" ")
-        return s.replace(SEP, b" " + SEP + b" ")
+        return s if single else s.replace(SEP, b" " + SEP + b" ")
 
     # ---- matching -------------------------------------------------------------------------------
     def match_texts(self, texts: list) -> tuple[np.ndarray, np.ndarray]:
@@ -265,7 +268,7 @@ class Matcher:
     def _match_raw(self, raw: bytes, n: int, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int32)
-        spaced = self.space_joined(raw)
+        spaced = self.space_joined(raw, single=n == 1)
         if self.engine == "hash":
             text, key = self._hash_pairs(spaced, single=n == 1)
         else:
