@@ -320,3 +320,36 @@ def test_match_and_balance_on_ray_are_identical_to_local(ray_local, shard_dir, v
     assert expected["ray"].equals(expected["local"])
     assert expected["ray"]["expected"].iloc[0] == pytest.approx(stats["expected"], rel=1e-12)
     assert round(stats["expected"], 3) == 2_351.216
+
+
+def test_match_cli_on_ray_names_a_corrupt_pool_shard_and_the_rerun_redoes_only_it(
+        ray_local, shard_dir, vocabulary_json, tmp_path, capsys):
+    from metadata_builder import cli
+
+    pool = tmp_path / "pool"
+    shutil.copytree(shard_dir, pool)
+    reference = tmp_path / "reference"
+    assert cli.main(["match", str(pool), "--metadata", str(vocabulary_json), "--out", str(reference),
+                     "--workers", "2"]) == 0
+    corrupt = pool / "00003-laion.parquet"
+    good = corrupt.read_bytes()
+    corrupt.write_bytes(good[:200] + b"\0" * 2800 + good[3000:])  # data pages broken, footer intact
+
+    out = tmp_path / "out"
+    args = ["match", str(pool), "--metadata", str(vocabulary_json), "--out", str(out), "--engine", "ray",
+            "--workers", "2"]
+    assert cli.main(args) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("metadata-builder: error: 1 task(s) failed: 00003-00003-laion: ")
+    assert "00003-laion.parquet" in error and error.endswith("rerun to redo only these.")
+    done = sorted(p.name for p in (out / "shards").glob("*.done.json"))
+    assert done == [f"{i:05d}-{i:05d}-laion.done.json" for i in (0, 1, 2, 4)]
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "shards").iterdir()}
+
+    corrupt.write_bytes(good)
+    assert cli.main(args) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "shards").iterdir()}
+    assert {name for name in after if before.get(name) != after[name]} == {
+        "00003-00003-laion.parquet", "00003-00003-laion.done.json"}  # only the failed shard was redone
+    assert json.loads((out / "stats.json").read_text())["shards_resumed"] == 4
+    assert _folder(out, drop=("timings", "shards_resumed")) == _folder(reference, drop=("timings", "shards_resumed"))
