@@ -33,14 +33,15 @@ def test_engine_ray_without_ray_says_how_to_install(monkeypatch, capsys):
 
 
 def test_executor_options(monkeypatch):
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_ADDRESS", "")  # so that teardown restores the variable --ray-address sets
+    monkeypatch.delenv("RAY_ADDRESS")
     args = _parser().parse_args([])
     assert (args.engine, args.ray_address, args.workers) == ("local", None, executor.default_workers())
-    args = _parser().parse_args(["--engine", "local", "--ray-address", "10.0.0.1:6379", "--workers", "3"])
-    assert (args.engine, args.ray_address, args.workers) == ("local", "10.0.0.1:6379", 3)
+    args = _parser().parse_args(["--engine", "local", "--ray-address", "127.0.0.1:6379", "--workers", "3"])
+    assert (args.engine, args.ray_address, args.workers) == ("local", "127.0.0.1:6379", 3)
     import os
 
-    assert os.environ["RAY_ADDRESS"] == "10.0.0.1:6379"  # what ray.init() reads
+    assert os.environ["RAY_ADDRESS"] == "127.0.0.1:6379"  # what ray.init() reads
     with pytest.raises(UserError, match="unknown engine 'spark'"):
         list(executor.map_tasks(len, ["ab"], engine="spark"))
 
