@@ -351,15 +351,98 @@ def test_head_entries_exceed_t_through_co_occurring_entries(laion_match, laion_c
     assert round(stats["head_expected_over_t"]["max"], 3) == 13.206
 
 
-def test_sampled_size_within_4_std_on_cc3m(cc3m_tsv, entries, tmp_path):
-    """A second real pool (CC3M validation captions): sampled size vs the exact expectation."""
-    pool = pd.read_csv(cc3m_tsv, sep="\t", header=None, names=["caption", "url"], quoting=3, dtype=str)
-    (tmp_path / "pool").mkdir()
-    pool.to_parquet(tmp_path / "pool" / "cc3m.parquet", index=False)
-    match = write_match_dir(tmp_path / "match", [tmp_path / "pool" / "cc3m.parquet"], entries, "caption")
-    counts = np.load(match / "entry_counts.npy")
-    t = B.t_for_tail_share(counts, 0.06)
-    stats = B.balance(match, tmp_path / "out", t=t, seed=0, progress=False)
-    assert (t, stats["texts"]) == (4, 15_824)
+# --------------------------------------------------------------------------- with the real matcher and the CLI
+
+
+@pytest.fixture(scope="module")
+def metadata_json(tmp_path_factory, entries) -> Path:
+    path = tmp_path_factory.mktemp("metadata") / "metadata.json"
+    path.write_text(json.dumps(entries))
+    return path
+
+
+def run_cli(*argv) -> int:
+    from metadata_builder.cli import main
+
+    return main([str(a) for a in argv])
+
+
+def test_real_match_folder_balances_like_the_reference(laion_match, metadata_json, tmp_path):
+    pools = sorted(Path(s["path"]) for s in json.loads((laion_match / "manifest.json").read_text())["shards"])
+    assert run_cli("match", *pools, "--metadata", metadata_json, "--out", tmp_path / "match", "--workers", 1) == 0
+    assert matched_sets(tmp_path / "match") == matched_sets(laion_match)  # the fast matcher agrees with SPEC §2
+    real = B.balance(tmp_path / "match", tmp_path / "real", t=11, seed=5, progress=False)
+    ref = B.balance(laion_match, tmp_path / "ref", t=11, seed=5, progress=False)
+    assert kept_keys(tmp_path / "real") == kept_keys(tmp_path / "ref")
+    assert {k: v for k, v in real.items() if k != "match_dir"} == {k: v for k, v in ref.items() if k != "match_dir"}
+
+
+def test_cli_tail_share_prints_the_t_it_chose(laion_match, laion_counts, tmp_path, capsys):
+    assert run_cli("balance", laion_match, "--tail-share", "0.5", "--out", tmp_path / "b", "--workers", 2) == 0
+    out = capsys.readouterr().out
+    assert "tail share 0.5 -> t = 11 " in out
+    assert "kept 3,541 of 5,065 matched texts" in out
+    stats = json.loads((tmp_path / "b" / "stats.json").read_text())
+    assert {"t", "tail_share", "texts", "kept", "expected", "variance"} <= set(stats)
+    assert stats["t"] == 11 == B.t_for_tail_share(laion_counts, 0.5)
+    assert run_cli("balance", laion_match, "--t", "11", "--expected-only", "1", "919") == 0
+    table = capsys.readouterr().out
+    assert "3,555.7" in table and "5,065.0" in table
+    # user errors: one line, exit 2
+    assert run_cli("balance", laion_match, "--tail-share", "1.5", "--out", tmp_path / "x") == 2
+    assert run_cli("balance", tmp_path / "nowhere", "--t", "5", "--out", tmp_path / "x") == 2
+    err = capsys.readouterr().err
+    assert "outside [0, 1]" in err and "manifest.json: missing" in err and "Traceback" not in err
+
+
+def test_rerun_resumes_and_a_new_seed_redoes(laion_match, tmp_path):
+    B.balance(laion_match, tmp_path / "b", t=11, seed=0, progress=False)
+    marker = tmp_path / "b" / "shards" / "00001-part1.done.json"
+    before = marker.stat().st_mtime_ns
+    again = B.balance(laion_match, tmp_path / "b", t=11, seed=0, progress=False)
+    assert marker.stat().st_mtime_ns == before and again["kept"] == 3_541
+    other = B.balance(laion_match, tmp_path / "b", t=11, seed=1, progress=False)
+    assert marker.stat().st_mtime_ns != before and other["kept"] == 3_552
+    assert kept_keys(tmp_path / "b") == kept_keys(tmp_path / "b")  # and the files are the seed-1 ones
+    fresh = B.balance(laion_match, tmp_path / "c", t=11, seed=1, progress=False)
+    assert kept_keys(tmp_path / "c") == kept_keys(tmp_path / "b") and fresh == other | {"match_dir": fresh["match_dir"]}
+
+
+def test_tsv_pool_keeps_its_columns(cc3m_tsv, metadata_json, tmp_path):
+    assert run_cli("match", cc3m_tsv, "--metadata", metadata_json, "--out", tmp_path / "m", "--workers", 1) == 0
+    counts = np.load(tmp_path / "m" / "entry_counts.npy")
+    t = B.t_for_tail_share(counts, 0.06)  # the authors' rule, on a second real pool
+    stats = B.balance(tmp_path / "m", tmp_path / "b", t=t, seed=0, progress=False)
+    assert (t, stats["texts"], stats["kept"]) == (4, 15_824, 10_416)
+    assert stats["tail_share"] == B.tail_share(counts, t) >= 0.06 > B.tail_share(counts, t - 1)
+    kept = pd.read_parquet(next((tmp_path / "b" / "shards").glob("*.parquet")))
+    pool = pd.read_csv(cc3m_tsv, sep="\t", header=None, quoting=3, dtype=str, keep_default_na=False)
+    assert kept.columns.tolist() == ["0", "1", "row", "keep_probability"] and len(kept) == stats["kept"]
+    assert kept["0"].tolist() == pool[0].iloc[kept["row"]].tolist()
+    assert kept["1"].tolist() == pool[1].iloc[kept["row"]].tolist()
     assert abs(stats["kept"] - stats["expected"]) < 4 * stats["std"]
-    assert stats["tail_share"] == B.tail_share(counts, t) >= 0.06
+
+
+def test_per_image_keeps_at_most_one_text_per_image(coco_captions, metadata_json, tmp_path):
+    """Meta CLIP 2 variant on COCO (5 captions per image): one random matched caption per image."""
+    assert run_cli("match", coco_captions, "--metadata", metadata_json, "--id-column", "image_id",
+                   "--out", tmp_path / "m", "--workers", 1) == 0
+    one = B.balance(tmp_path / "m", tmp_path / "one", t=20, seed=3, per_image=True, workers=1, progress=False)
+    two = B.balance(tmp_path / "m", tmp_path / "two", t=20, seed=3, per_image=True, workers=2, progress=False,
+                    image_column="image_id")  # the image read from the pool instead of the match's id
+    matched = pd.read_parquet(next((tmp_path / "m" / "shards").glob("*.parquet")))
+    images = matched["id"].astype(str)
+    assert one["candidates"] == images.nunique() == two["candidates"]
+    kept = pd.read_parquet(next((tmp_path / "one" / "shards").glob("*.parquet")))
+    assert kept["image_id"].is_unique and len(kept) == one["kept"] == two["kept"]
+    assert abs(one["kept"] - one["expected"]) < 4 * one["std"]
+    # independent check of the choice: the matched caption with the smallest hash score per image
+    name = next((tmp_path / "m" / "shards").glob("*.parquet")).stem
+    scores = B.choice_scores(B.text_keys(3, name, matched["row"].to_numpy()))
+    chosen = matched.assign(score=scores, image=images).sort_values("score").groupby("image")["row"].first()
+    online = pd.read_parquet(tmp_path / "one" / "online" / f"{name}.parquet")
+    assert sorted(online["row"]) == sorted(chosen)
+    assert set(kept["row"]) <= set(chosen)
+    for rel in ("stats.json", "entry_kept.npy", f"shards/{name}.parquet", f"online/{name}.parquet"):
+        if rel != "stats.json":
+            assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
