@@ -100,7 +100,7 @@ def measure(command: str, label: str, interval: float = 0.5) -> dict:
 
 def run_ours(dump: dict, workers: int, extra: str) -> tuple[dict, list[tuple[str, int]], dict]:
     """``metadata-builder wiki-count`` from scratch (its output folder removed: it resumes)."""
-    out = RUN_DIR / "ours"
+    out = RUN_DIR / Path(dump["dump"]).name.split("-pages-")[0] / "ours"
     shutil.rmtree(out, ignore_errors=True)
     mb = ROOT / ".venv" / "bin" / "metadata-builder"
     command = f"{mb} wiki-count {dump['dump']} --out {out} --workers {workers} {extra}".strip()
@@ -118,8 +118,8 @@ def run_ours(dump: dict, workers: int, extra: str) -> tuple[dict, list[tuple[str
 def run_baseline(dump: dict, workers: int) -> tuple[dict, list[tuple[str, int]]]:
     """``wikiextractor --no-templates`` piped into the SPEC §1 plain word count."""
     exe = ensure_wikiextractor()
-    out = RUN_DIR / "baseline-words.tsv"
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    out = RUN_DIR / Path(dump["dump"]).name.split("-pages-")[0] / "baseline-words.tsv"
+    out.parent.mkdir(parents=True, exist_ok=True)
     counter = Path(__file__).with_name("plain_wordcount.py")
     command = (f"{exe} --no-templates --processes {workers} -q -o - {dump['dump']}"
                f" | {sys.executable} {counter} > {out}")
