@@ -102,7 +102,11 @@ def _write_table(rows: dict, schema: pa.Schema, path: Path) -> None:
     pq.write_table(pa.table(rows, schema=schema), path, row_group_size=ROW_GROUP)
 
 
-def _spill(counts: ShardCounts, folder: Path, part: int) -> None:
+def _spill(counts: ShardCounts, folder: Path, part: int, stats: dict) -> None:
+    """Write the counters (words the rule drops removed) as partial ``part`` of the shard."""
+    counts = counts.valid()
+    stats["tokens"] += sum(counts.cased.values())
+    stats["words"] += sum(counts.words.values())
     words = list(counts.words)
     _write_table({"word": words, "count": [counts.words[w] for w in words],
                   "articles": [counts.articles[w] for w in words]}, WORDS, folder / f"words-{part:05d}.parquet")
@@ -153,17 +157,15 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
         stats["articles"] += 1
         articles["title"].append(page.title)
         articles["page_id"].append(page.page_id)
-        stats["words"] += counts.add_text(text)
+        counts.add_text(text)
         for raw in _LINK.findall(page.text):
             target = normalize_title(raw, info)
             if target is not None:
                 counts.links[target] += 1
         if counts.size() >= spill_entries:
-            stats["tokens"] += sum(counts.cased.values())
-            _spill(counts, tmp, part)
+            _spill(counts, tmp, part, stats)
             counts, part = ShardCounts(), part + 1
-    stats["tokens"] += sum(counts.cased.values())
-    _spill(counts, tmp, part)
+    _spill(counts, tmp, part, stats)
     _write_table(articles, ARTICLES, tmp / "articles.parquet")
     _write_table(redirects, REDIRECTS, tmp / "redirects.parquet")
     stats["skipped"] = report.malformed + stats["clean_errors"]
