@@ -52,7 +52,12 @@ def _metadata_table(metadata) -> pd.DataFrame:
     if not path.is_file():
         raise UserError(f"{path}: no such metadata table; give the metadata.parquet written by "
                         "'metadata-builder assemble' (beside metadata.json)")
-    return pd.read_parquet(path)
+    table = pd.read_parquet(path)
+    missing = {"entry", "source"} - set(table.columns)
+    if missing:
+        raise UserError(f"{path}: no column {', '.join(sorted(missing))}; give the metadata.parquet written by "
+                        "'metadata-builder assemble' (columns id, entry, source, score_name, score)")
+    return table
 
 
 def _pool_summary(match, counts: np.ndarray, t: int, t_paper: int, effect_t: pd.Series) -> pd.DataFrame:
@@ -62,7 +67,7 @@ def _pool_summary(match, counts: np.ndarray, t: int, t_paper: int, effect_t: pd.
     rows = [
         ("pool files (shards)", f"{len(match.shards):,}"),
         ("texts in the pool", f"{texts:,}"),
-        ("texts with at least one match", f"{matched:,} ({matched / max(texts, 1):.1%})"),
+        ("texts with at least one match", f"{matched:,}" + (f" ({matched / texts:.1%})" if texts else "")),
         ("matches (text, entry pairs)", f"{matches:,} ({matches / max(matched, 1):.2f} per matched text)"),
         ("metadata entries", f"{len(counts):,}"),
         ("entries never matched", f"{int((counts == 0).sum()):,} ({(counts == 0).mean():.1%})"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from metadata_builder.errors import UserError
+
 from .dead import dead_entries
 
 
@@ -98,10 +100,10 @@ _SOURCE_ORDER = ("seed", "wordnet", "unigram", "bigram", "title")
 def _by_id(metadata: pd.DataFrame, n: int) -> pd.DataFrame:
     """The metadata rows in id order, checked against the counts' length."""
     if len(metadata) != n:
-        raise ValueError(f"metadata has {len(metadata):,} entries but the counts have {n:,}: "
-                         "give the metadata.parquet the match used")
+        raise UserError(f"the metadata table has {len(metadata):,} entries but the match counted {n:,}: "
+                        "give the metadata.parquet written beside the metadata.json the match used")
     if "id" in metadata.columns:
         metadata = metadata.sort_values("id", kind="stable")
         if not np.array_equal(metadata["id"].to_numpy(), np.arange(n)):
-            raise ValueError("metadata ids are not 0..N-1: give the metadata.parquet written by assemble")
+            raise UserError("the metadata table's ids are not 0..N-1: give the metadata.parquet written by assemble")
     return metadata.reset_index(drop=True)
