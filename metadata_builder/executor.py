@@ -229,6 +229,8 @@ def ray_shared_loads() -> int:
 
 
 _REMOTE = None
+#: Ray reruns a task whose worker process or node died this many times before reporting it failed.
+RAY_MAX_RETRIES = 3
 
 
 def _map_ray(fn, tasks, shared, workers, desc, unit, progress, ray_address):
@@ -240,7 +242,8 @@ def _map_ray(fn, tasks, shared, workers, desc, unit, progress, ray_address):
     errors: list[TaskError] = []
     bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not progress or not tasks)
     box = [ray.put(shared)] if shared is not None else None  # into the object store once
-    pending = {_REMOTE.remote(fn, task, box): i for i, task in enumerate(tasks)}
+    remote = _REMOTE.options(max_retries=RAY_MAX_RETRIES)  # exceptions are caught in _call, never retried
+    pending = {remote.remote(fn, task, box): i for i, task in enumerate(tasks)}
     try:
         refs = list(pending)
         while refs:
@@ -254,7 +257,8 @@ def _map_ray(fn, tasks, shared, workers, desc, unit, progress, ray_address):
                 try:
                     _, result, error = ray.get(ref)
                 except Exception as exc:  # the worker or its node died: Ray's own retries are spent
-                    result, error = None, TaskError(task, f"{type(exc).__name__}: {exc}", "")
+                    first_line = (str(exc).strip().splitlines() or [""])[0].rstrip(".")
+                    result, error = None, TaskError(task, f"{type(exc).__name__}: {first_line}", str(exc))
                 if error is not None:
                     errors.append(TaskError(task, error.message, error.traceback))
                     continue

@@ -353,3 +353,20 @@ def test_match_cli_on_ray_names_a_corrupt_pool_shard_and_the_rerun_redoes_only_i
         "00003-00003-laion.parquet", "00003-00003-laion.done.json"}  # only the failed shard was redone
     assert json.loads((out / "stats.json").read_text())["shards_resumed"] == 4
     assert _folder(out, drop=("timings", "shards_resumed")) == _folder(reference, drop=("timings", "shards_resumed"))
+
+
+def _crash_on_one(task, shared):
+    if task == 1:
+        os._exit(1)  # the worker process dies: what a lost node or the OOM killer looks like to Ray
+    return task
+
+
+def test_a_dead_worker_is_reported_with_its_task_and_the_others_finish(ray_local, monkeypatch):
+    monkeypatch.setattr(executor, "RAY_MAX_RETRIES", 1)  # one retry (default 3), dies again: reported
+    finished = []
+    with pytest.raises(executor.TasksFailed) as failed:
+        for task, result in executor.map_tasks(_crash_on_one, range(4), engine="ray", progress=False):
+            finished.append(result)
+    assert sorted(finished) == [0, 2, 3]
+    assert [e.task for e in failed.value.errors] == [1]
+    assert str(failed.value).startswith("1 task(s) failed: 1: WorkerCrashedError: ")
