@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import functools
 import json
 import lzma
 import os
@@ -57,6 +58,7 @@ def sample_articles(wiki_sample):
     return pages
 
 
+@functools.lru_cache(maxsize=None)
 def _ok(piece: str) -> bool:
     return bool(piece) and bool(re.match(r"\w", piece[0])) and bool(re.match(r"\w", piece[-1])) \
         and not any(ch.isdecimal() for ch in piece)
