@@ -253,10 +253,11 @@ def test_expected_size_is_the_sum_of_keep_probabilities(laion_match, laion_count
     assert round(table["expected"][3], 3) == 3555.693
     two = B.expected_size(laion_match, ts, workers=2)
     assert two["expected"].tolist() == table["expected"].tolist()  # same floats for any worker count
-    # chunking (bounded memory) changes nothing
+    # the polynomial sums agree with multiplying every text's factors directly
     offsets, ids = B.flatten_entry_ids(sets)
-    small = B.expected_size_flat(offsets, ids, laion_counts, ts, max_cells=64)
-    assert np.allclose(small[0], table["expected"], rtol=1e-12)
+    long_way = B.expected_size_flat(offsets, ids, laion_counts, ts, poly_below=1)
+    assert np.allclose(long_way[0], table["expected"], rtol=1e-12)
+    assert np.allclose(long_way[1], table["variance"], rtol=1e-9)
 
 
 # --------------------------------------------------------------------------- sampling
