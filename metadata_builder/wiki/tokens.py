@@ -95,22 +95,17 @@ class ShardCounts:
         self.bigrams.update(_PAIR.findall(text))
 
     def valid(self) -> "ShardCounts":
-        """The same counters without the pieces (and pairs) the unigram rule drops."""
-        ok: dict[str, bool] = {}
-
-        def keep(w):
-            v = ok.get(w)
-            if v is None:
-                v = ok[w] = is_word(w)
-            return v
-
-        out = ShardCounts()
-        out.words = Counter({w: c for w, c in self.words.items() if keep(w)})
-        out.articles = Counter({w: c for w, c in self.articles.items() if keep(w)})
-        out.cased = Counter({w: c for w, c in self.cased.items() if keep(w)})
-        out.bigrams = Counter({p: c for p, c in self.bigrams.items() if keep(p[0]) and keep(p[1])})
-        out.links = self.links
-        return out
+        """Remove the pieces (and pairs touching one) the unigram rule drops; return self."""
+        bad_words = [w for w in self.words if not is_word(w)]
+        for w in bad_words:
+            del self.words[w], self.articles[w]
+        bad = {w for w in self.cased if not is_word(w)}
+        for w in bad:
+            del self.cased[w]
+        if bad:
+            for pair in [p for p in self.bigrams if p[0] in bad or p[1] in bad]:
+                del self.bigrams[pair]
+        return self
 
     def size(self) -> int:
         return len(self.bigrams) + len(self.words) + len(self.cased) + len(self.links)
