@@ -20,7 +20,9 @@ import io
 import json
 import os
 import posixpath
+import tempfile
 import uuid
+from pathlib import Path
 
 import fsspec
 from fsspec.core import url_to_fs
@@ -134,6 +136,49 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
         with contextlib.suppress(FileNotFoundError, OSError):
             if fs.exists(tmp):
                 fs.rm(tmp)
+
+
+@contextlib.contextmanager
+def atomic_local_path(path: str | os.PathLike):
+    """Yield a local temporary file path; on success it becomes ``path`` (local or remote).
+
+    For libraries that write to a file name (pyarrow's ``ParquetWriter``, ``np.save``, DuckDB's
+    ``COPY``): a drop-in for :func:`metadata_builder.atomic.atomic_path` that also accepts URLs
+    (the finished file is uploaded under a temporary name, then moved onto ``path``).
+    """
+    if is_local(path):
+        with atomic.atomic_path(local_path(path)) as tmp:
+            yield tmp
+        return
+    fs, inner = filesystem(path)
+    parent, name = posixpath.split(inner)
+    with tempfile.TemporaryDirectory(prefix="metadata-builder-") as folder:
+        tmp = Path(folder) / name
+        yield tmp
+        remote_tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+        try:
+            fs.put_file(str(tmp), remote_tmp)
+            fs.mv(remote_tmp, inner)
+        finally:
+            with contextlib.suppress(FileNotFoundError, OSError):
+                if fs.exists(remote_tmp):
+                    fs.rm(remote_tmp)
+
+
+@contextlib.contextmanager
+def local_copy(path: str | os.PathLike):
+    """Yield a local path holding ``path``'s content: itself when local, else a downloaded copy
+    (removed afterwards). For readers that need a real file (DuckDB, memory-mapped numpy)."""
+    if is_local(path):
+        yield Path(local_path(path))
+        return
+    fs, inner = filesystem(path)
+    if not fs.exists(inner):
+        raise UserError(f"{os.fspath(path)}: no such file; check the path")
+    with tempfile.TemporaryDirectory(prefix="metadata-builder-") as folder:
+        tmp = Path(folder) / posixpath.basename(inner)
+        fs.get_file(inner, str(tmp))
+        yield tmp
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

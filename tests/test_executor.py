@@ -91,3 +91,26 @@ def test_storage_errors_name_the_path(tmp_path):
     if importlib.util.find_spec("s3fs") is None:
         with pytest.raises(UserError, match=r"s3://bucket/x.parquet: cannot open s3:// paths .*s3fs"):
             storage.exists("s3://bucket/x.parquet")
+
+
+@pytest.mark.parametrize("kind", ["plain", "memory"])
+def test_atomic_local_path_and_local_copy_for_path_only_libraries(kind, tmp_path, laion_parquet):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    base = str(tmp_path) if kind == "plain" else f"memory://local-{tmp_path.name}"
+    storage.makedirs(base)
+    table = pq.read_table(laion_parquet).slice(0, 500)
+    target = storage.join(base, "shard.parquet")
+    with storage.atomic_local_path(target) as tmp:  # pyarrow writes to a real local file
+        with pq.ParquetWriter(tmp, table.schema) as writer:
+            writer.write_table(table)
+    with storage.local_copy(target) as local:
+        assert pq.read_table(local).equals(table)
+    counts = storage.join(base, "counts.npy")
+    with pytest.raises(ValueError):
+        with storage.atomic_local_path(counts) as tmp:
+            with open(tmp, "wb") as handle:  # np.save(path) would append ".npy" to the temporary name
+                np.save(handle, np.arange(3))
+            raise ValueError("killed before the end")
+    assert not storage.exists(counts) and storage.listdir(base) == ["shard.parquet"]
