@@ -6,7 +6,7 @@ MB    := $(VENV)/bin/metadata-builder
 BUILD ?= build
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data$(if $(NLTK_DATA),:$(NLTK_DATA))
 
-.PHONY: help setup metadata test clean pageviews-download bench bench-wiki bench-ray report
+.PHONY: help setup metadata test clean pageviews-download bench bench-wiki bench-ray bench-balance report
 
 help:
 	@echo "make metadata   build metadata.json on the embedded default (WordNet 3.0 + Wikipedia sample)"
@@ -50,7 +50,7 @@ pageviews-download:
 	bash scripts/download_pageviews.sh data/pageview_days.txt .cache/pageviews
 
 # Benchmarks: each writes a markdown table to bench/results/<name>.md (see bench/README.md).
-bench: bench-wiki bench-ray
+bench: bench-wiki bench-ray bench-balance
 
 # ~15 min: wiki-count vs wikiextractor + plain count on a 1 GiB multistream dump (cached in .cache/bench).
 BENCH_WIKI_ARGS ?=
@@ -63,6 +63,12 @@ bench-ray:
 	@EXTRAS=dev,ray bash scripts/setup.sh
 	@test -f $(BUILD)/metadata.json || $(MAKE) --no-print-directory metadata
 	$(PY) -m bench.bench_ray $(BENCH_RAY_ARGS)
+
+# ~3 min: balance's 50-t sweep, draws and full run on a real pool's match replicated to 10M texts.
+BENCH_BALANCE_ARGS ?=
+bench-balance: setup
+	@test -f $(BUILD)/metadata.json || $(MAKE) --no-print-directory metadata
+	$(PY) -m bench.bench_balance $(BENCH_BALANCE_ARGS)
 
 clean:
 	rm -rf $(BUILD)
