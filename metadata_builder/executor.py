@@ -125,6 +125,8 @@ def map_tasks(
     if workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     if engine == "ray":
+        if not tasks:  # e.g. a resumed run with every shard done: no need to start or join Ray
+            return
         yield from _map_ray(fn, tasks, shared, workers, desc, unit, progress, ray_address)
         return
     errors: list[TaskError] = []

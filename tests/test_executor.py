@@ -114,3 +114,11 @@ def test_atomic_local_path_and_local_copy_for_path_only_libraries(kind, tmp_path
                 np.save(handle, np.arange(3))
             raise ValueError("killed before the end")
     assert not storage.exists(counts) and storage.listdir(base) == ["shard.parquet"]
+
+
+def test_nothing_to_do_does_not_start_ray(monkeypatch):
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for no task")
+
+    monkeypatch.setattr(executor, "ray_init", no_ray)
+    assert list(executor.map_tasks(len, [], engine="ray", progress=False)) == []
