@@ -113,6 +113,19 @@ class _Table:
         return out
 
 
+def _positions_of(keys: list[str], ch: str) -> list[int]:
+    """Indexes of the keys that contain ``ch`` (one pass over their concatenation)."""
+    joined = "".join(keys)
+    if ch not in joined:
+        return []
+    ends = np.cumsum([len(k) for k in keys])
+    hits, at = [], joined.find(ch)
+    while at >= 0:
+        hits.append(int(np.searchsorted(ends, at, side="right")))
+        at = joined.find(ch, at + 1)
+    return sorted(set(hits))
+
+
 def _ragged_equal(a: np.ndarray, a_start: np.ndarray, b: np.ndarray, b_start: np.ndarray,
                   length: np.ndarray) -> np.ndarray:
     """Per pair i: ``a[a_start[i]:+length[i]] == b[b_start[i]:+length[i]]`` (vectorised)."""
@@ -147,46 +160,55 @@ class Matcher:
             raise UserError("the hash engine needs space-padded keys; use --matcher automaton "
                             f"with --normalize {self.normalizer.name}")
         self.engine = engine
-        keys = [self.normalizer.key(e) for e in entries]
+        if self.normalizer.name == "metaclip-v1":
+            keys = [f" {e} " for e in entries]
+        else:
+            keys = [self.normalizer.key(e) for e in entries]
         # one automaton/table row per distinct key; duplicate entries share it (CSR key -> entries)
-        key_index: dict[str, int] = {}
-        entry_key = np.empty(len(keys), dtype=np.int64)
-        for i, k in enumerate(keys):
-            entry_key[i] = key_index.setdefault(k, len(key_index))
-        self.keys = list(key_index)
+        distinct = dict.fromkeys(keys)
+        self.unique_keys = len(distinct) == len(keys)
+        if self.unique_keys:
+            entry_key = np.arange(len(keys), dtype=np.int64)
+        else:
+            key_index = {k: i for i, k in enumerate(distinct)}
+            entry_key = np.fromiter((key_index[k] for k in keys), dtype=np.int64, count=len(keys))
+            keys = list(distinct)
+        del distinct
         order = np.argsort(entry_key, kind="stable")
         self.key_entries = order.astype(np.int32)  # entries grouped by key, ascending inside a key
-        self.key_offsets = np.concatenate([[0], np.cumsum(np.bincount(entry_key, minlength=len(self.keys)))])
-        self.unique_keys = len(self.keys) == len(keys)
+        self.key_offsets = np.concatenate([[0], np.cumsum(np.bincount(entry_key, minlength=len(keys)))])
+        self.n_keys = len(keys)
         # a key holding \t \n \r can never occur in a spaced text: leave it out
-        searchable = [i for i, k in enumerate(self.keys) if not any(c in k for c in TO_SPACE)]
+        unsearchable = {i for ch in TO_SPACE for i in _positions_of(keys, ch)}
+        searchable = [i for i in range(len(keys)) if i not in unsearchable] if unsearchable else range(len(keys))
         if engine == "hash":
-            self._build_hash(searchable)
+            self._build_hash(keys, searchable)
         else:
-            self._build_automaton(searchable)
+            self._build_automaton(keys, searchable)
         self.build_seconds = time.perf_counter() - start
 
     # ---- building -------------------------------------------------------------------------------
-    def _build_automaton(self, searchable: list[int]) -> None:
+    def _build_automaton(self, keys: list[str], searchable) -> None:
         import ahocorasick
 
         automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         for i in searchable:
-            automaton.add_word(self.keys[i], i)
-        if searchable:
+            automaton.add_word(keys[i], i)
+        if len(searchable):
             automaton.make_automaton()
-        self.automaton = automaton if searchable else None
-        self.key_chars = np.array([len(k) for k in self.keys], dtype=np.int64)
-        self.nbytes = automaton.get_stats()["total_size"] if searchable else 0
+        self.automaton = automaton if len(searchable) else None
+        self.key_chars = np.array([len(k) for k in keys], dtype=np.int64)
+        self.nbytes = automaton.get_stats()["total_size"] if len(searchable) else 0
 
-    def _build_hash(self, searchable: list[int]) -> None:
-        encoded = [self.keys[i].encode("utf-8", "surrogatepass") for i in searchable]
-        lengths = np.array([len(k) for k in encoded], dtype=np.int64)
+    def _build_hash(self, keys: list[str], searchable) -> None:
+        encoded = [keys[i].encode("utf-8", "surrogatepass") for i in searchable]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         self.key_buf = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        ids = np.array(searchable, dtype=np.int64)
-        self.key_start = np.zeros(len(self.keys), dtype=np.int64)
-        self.key_len = np.zeros(len(self.keys), dtype=np.int64)
+        del encoded
+        starts = np.cumsum(lengths) - lengths
+        ids = np.asarray(searchable, dtype=np.int64)
+        self.key_start = np.zeros(len(keys), dtype=np.int64)
+        self.key_len = np.zeros(len(keys), dtype=np.int64)
         self.key_start[ids], self.key_len[ids] = starts, lengths
         # every space-bounded prefix of a key ([start, space + 1) for each space after the first byte)
         spaces = np.flatnonzero(self.key_buf == 32)
@@ -195,13 +217,22 @@ class Matcher:
         spaces, owner = spaces[inner], owner[inner]
         ends = spaces + 1
         is_full = ends == starts[owner] + lengths[owner]
+        # hashes relative to each key's start: powers indexed by the offset inside the key, so the
+        # power tables stay as short as the longest key
+        local = np.arange(len(self.key_buf)) - np.repeat(starts, lengths)
+        codes = self.key_buf.astype(np.uint64) + np.uint64(1)
+        hashes = []
         for p in (_P1, _P2):  # a second, independent hash proves the table keys are distinct
-            hasher = _Hasher(p)
-            h = hasher.stretch(hasher.prefix(self.key_buf), starts[owner], ends)
-            if p is _P1:
-                h1, self.hasher = h, hasher
-            else:
-                h2 = h
+            pw = _powers(p, int(lengths.max(initial=0)) + 1)
+            cum = np.zeros(len(self.key_buf) + 1, dtype=np.uint64)
+            with np.errstate(over="ignore"):
+                np.cumsum(codes * pw[local], out=cum[1:])
+                h = cum[ends] - cum[starts[owner]]
+            h[h == 0] = 1
+            hashes.append(h)
+        del local, codes, cum
+        h1, h2 = hashes
+        self.hasher = _Hasher(_P1)
         order = np.lexsort((h2, h1))
         h1s, h2s = h1[order], h2[order]
         clash = (h1s[1:] == h1s[:-1]) & (h2s[1:] != h2s[:-1])
