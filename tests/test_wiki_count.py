@@ -153,14 +153,40 @@ def test_sample_titles_with_inlinks(sample_run, sample_articles):
     assert n == 14
 
 
-def test_pmi30_table_is_the_filtered_full_table(sample_run, tmp_path, wiki_sample):
-    out, _ = sample_run
-    stats = wiki_count([wiki_sample], tmp_path, workers=1, progress=False, bigram_table="pmi30")
+def test_pmi_shortcut_is_exact(sample_run, tmp_path, wiki_sample):
+    """Only pairs of words with count <= N / 2^t can reach PMI t: the shortcut loses none."""
+    out, stats = sample_run
     full = pd.read_parquet(out / "bigrams.parquet")
+    assert (full.pmi >= 30).sum() == 0  # N = 442,876 < 2^30: no pair can reach 30 on the sample
+    t = 15  # N / 2^15 = 13.5: words seen at most 13 times
+    small_stats = wiki_count([wiki_sample], tmp_path, workers=1, progress=False, bigram_table="pmi30", pmi_min=t)
     small = pd.read_parquet(tmp_path / "bigrams.parquet")
-    # a 442,876-token sample has N / 2^30 < 1: no word can reach PMI 30, exactly as the shortcut says
-    assert stats["pmi30_candidate_words"] == 0 and len(small) == 0 and (full.pmi >= 30).sum() == 0
+    expected = full[full.pmi >= t]
+    assert len(small) == len(expected) == 8_043
+    pd.testing.assert_frame_equal(small.drop(columns="score_v2").reset_index(drop=True),
+                                  expected.drop(columns="score_v2").reset_index(drop=True))
+    cased = pd.read_parquet(out / "shards" / "000-whole" / "cased-00000.parquet")
+    assert small_stats["pmi30_candidate_words"] == (cased["count"] <= stats["tokens"] / 2**t).sum() == 36_373
     assert (tmp_path / "unigrams.parquet").read_bytes() == (out / "unigrams.parquet").read_bytes()
+
+
+def test_inlinks_resolve_redirects_and_normalise_titles(tmp_path):
+    """A small hand-made dump: links by text, lower-case first letter, underscores, #section, redirect."""
+    def page(title, pid, text, redirect=None):
+        r = f'<redirect title="{redirect}" />' if redirect else ""
+        return (f"<page><title>{title}</title><ns>0</ns><id>{pid}</id>{r}<revision><id>1</id>"
+                f'<text xml:space="preserve">{text}</text></revision></page>')
+    xml = ('<mediawiki><siteinfo><namespaces><namespace key="0" case="first-letter" />'
+           '<namespace key="14" case="first-letter">Category</namespace></namespaces></siteinfo>'
+           + page("Alpha", 1, "See [[beta]], [[Beta_redirect|b]], [[Beta#History]] and [[Category:Beta]].")
+           + page("Beta redirect", 2, "#REDIRECT [[Beta]]", redirect="Beta")
+           + page("Beta", 3, "Back to [[Alpha]]. [[Gamma]] does not exist.")
+           + "</mediawiki>")
+    (tmp_path / "tiny.xml").write_text(xml)
+    stats = wiki_count([tmp_path / "tiny.xml"], tmp_path / "out", progress=False)
+    assert (stats["pages"], stats["articles"], stats["redirects"]) == (3, 2, 1)
+    titles = pd.read_parquet(tmp_path / "out" / "titles.parquet")
+    assert titles.values.tolist() == [["Beta", 3, 3], ["Alpha", 1, 1]]
 
 
 @pytest.fixture(scope="module")

@@ -212,7 +212,7 @@ def _write_query(con, sql: str, schema: pa.Schema, path: Path, params=None) -> i
 
 
 def merge(out: Path, folders: list[Path], *, bigram_table: str = "all", memory_limit: str = "4GB",
-          threads: int = 2) -> dict:
+          threads: int = 2, pmi_min: float = 30.0) -> dict:
     """Sum the shards' partials (DuckDB, out of core) into the three tables; return merge facts."""
     import duckdb
 
@@ -239,8 +239,10 @@ def merge(out: Path, folders: list[Path], *, bigram_table: str = "all", memory_l
         n = con.execute("SELECT coalesce(sum(c), 0)::BIGINT FROM cased").fetchall()[0][0]
         facts["tokens"] = n
         where = ""
-        if bigram_table == "pmi30":  # exact shortcut: both words must have c <= N / 2^30
-            con.execute("CREATE TEMP TABLE rare AS SELECT word FROM cased WHERE c::HUGEINT * 1073741824 <= ?", [n])
+        if bigram_table == "pmi30":  # exact shortcut: both words must have c <= N / 2^pmi_min
+            # (a hair of slack keeps float rounding from losing a pair; PMI itself is filtered below)
+            con.execute("CREATE TEMP TABLE rare AS SELECT word FROM cased WHERE c <= ? * (1 + 1e-9)",
+                        [n / 2.0 ** pmi_min])
             where = "WHERE w1 IN (SELECT word FROM rare) AND w2 IN (SELECT word FROM rare)"
             facts["pmi30_candidate_words"] = con.execute("SELECT count(*) FROM rare").fetchall()[0][0]
         con.execute(f"CREATE TEMP TABLE pairs AS SELECT w1, w2, sum(count)::BIGINT AS c12 "
@@ -258,7 +260,7 @@ def merge(out: Path, folders: list[Path], *, bigram_table: str = "all", memory_l
             params = [p30] if p30 is not None else []
         else:
             facts["pmi_p30"] = None
-            score, keep, params = "NULL::DOUBLE", "WHERE pmi >= 30", []
+            score, keep, params = "NULL::DOUBLE", "WHERE pmi >= ?", [pmi_min]
         facts["bigrams"] = _write_query(con, f"""
             SELECT w1, w2, c12 AS count, pmi, {score} AS score_v2 FROM scored {keep}
             ORDER BY c12 DESC, w1, w2""",
@@ -294,8 +296,12 @@ def _plan_record(dumps, shards, cleaner) -> dict:
 
 def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", engine: str = "local",
                shard_mb: float = 64.0, spill_entries: int = 3_000_000, bigram_table: str = "all",
-               memory_limit: str = "4GB", progress: bool = True) -> dict:
-    """Count a dump (or dump parts) into ``out``; resume finished shards; return the stats dict."""
+               memory_limit: str = "4GB", progress: bool = True, pmi_min: float = 30.0) -> dict:
+    """Count a dump (or dump parts) into ``out``; resume finished shards; return the stats dict.
+
+    ``pmi_min`` is the PMI floor of ``bigram_table="pmi30"`` (30 in the recipe; tests lower it to
+    check the shortcut on a small corpus).
+    """
     if cleaner not in CLEANERS:
         raise UserError(f"unknown cleaner {cleaner!r}; choose one of {', '.join(CLEANERS)}")
     if bigram_table not in BIGRAM_TABLES:
@@ -345,7 +351,7 @@ def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", eng
     merge_started = time.perf_counter()
     per_shard = [json.loads((folders[s.name] / "stats.json").read_text()) for s in shards]
     facts = merge(out, [folders[s.name] for s in shards], bigram_table=bigram_table,
-                  memory_limit=memory_limit, threads=workers)
+                  memory_limit=memory_limit, threads=workers, pmi_min=pmi_min)
     merge_seconds = time.perf_counter() - merge_started
 
     keys = ("pages", "articles", "redirects", "other_namespaces", "skipped", "malformed", "clean_errors",
