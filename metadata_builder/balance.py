@@ -225,14 +225,17 @@ def expected_size_flat(offsets, ids, counts, ts, *, poly_below: int = 13) -> tup
         x = inverse[starts[texts][None, :] + np.arange(k)[:, None]]  # k x n
         q = np.zeros((k + 1, len(texts)))  # coefficients of Q = prod_r (1 - x_r t)
         q[0] = 1.0
+        scratch = np.empty(len(texts))
         for r in range(k):
             for j in range(r + 1, 0, -1):
-                q[j] -= x[r] * q[j - 1]
+                q[j] -= np.multiply(x[r], q[j - 1], out=scratch)
         q2 = np.zeros((2 * k + 1, len(texts)))  # coefficients of Q^2
         for i in range(k + 1):
-            q2[2 * i] += q[i] * q[i]
+            q2[2 * i] += np.multiply(q[i], q[i], out=scratch)
             for j in range(i + 1, k + 1):
-                q2[i + j] += 2.0 * q[i] * q[j]
+                np.multiply(q[i], q[j], out=scratch)
+                scratch *= 2.0
+                q2[i + j] += scratch
         seg = segment[texts]
         q_sums = above(np.stack([np.bincount(seg, weights=row, minlength=n_t + 1) for row in q]))
         q2_sums = above(np.stack([np.bincount(seg, weights=row, minlength=n_t + 1) for row in q2]))
@@ -244,10 +247,14 @@ def expected_size_flat(offsets, ids, counts, ts, *, poly_below: int = 13) -> tup
     long_offsets = np.concatenate([[0], np.cumsum(long_lengths)]).astype(np.int64)
     long_inverse = inverse[np.repeat(starts[texts] - long_offsets[:-1], long_lengths) + np.arange(long_offsets[-1])]
     negative_segment = -segment[texts]
+    factors = np.empty_like(long_inverse)  # reused for every t: no allocation in the loop
     for j, t in enumerate(sorted_ts):
         n_active = int(np.searchsorted(negative_segment, -j, side="left"))  # segment > j
         if n_active:
-            miss = np.multiply.reduceat(1.0 - t * long_inverse[:long_offsets[n_active]], long_offsets[:n_active])
+            f = factors[:long_offsets[n_active]]
+            np.multiply(long_inverse[:len(f)], -t, out=f)
+            f += 1.0
+            miss = np.multiply.reduceat(f, long_offsets[:n_active])
             miss_sum[j] += float(miss.sum())
             miss_sq[j] += float(np.dot(miss, miss))
     kept_for_sure = int((lengths > 0).sum()) - active
