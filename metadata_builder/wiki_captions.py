@@ -16,11 +16,7 @@ order), so the output is deterministic.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -28,7 +24,8 @@ from typing import Iterator
 import mwparserfromhell
 import pandas as pd
 
-from .errors import UserError
+from .wiki.dump import Page, ReadReport, plan_shards
+from .wiki.dump import iter_pages as read_pages
 
 IMAGE_NAMESPACES = ("file", "image")
 #: Layout keywords of an image link: never a caption (https://www.mediawiki.org/wiki/Help:Images).
@@ -47,63 +44,15 @@ _SPACES = re.compile(r"\s+")
 KINDS = ("caption", "alt", "gallery_caption", "gallery_alt", "template_caption", "template_alt")
 
 
-@dataclass
-class Page:
-    """One page of a dump: what the reader needs of it."""
+def iter_pages(dump: str | Path, report: ReadReport | None = None) -> Iterator[Page]:
+    """Every well-formed page of ``dump``, in order, streamed by the project's dump reader.
 
-    id: int
-    title: str
-    ns: int
-    text: str
-    redirect: bool = False
-
-
-def open_dump(path: str | Path):
-    """Open a dump for binary streaming, decompressing ``.bz2``, ``.xz`` and ``.gz`` on the fly."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such dump file; give a Wikipedia pages-articles XML dump (.xml, .bz2, .xz, .gz)")
-    opener = {".bz2": bz2.open, ".xz": lzma.open, ".gz": gzip.open}.get(path.suffix, open)
-    return opener(path, "rb")
-
-
-def iter_pages(path: str | Path) -> Iterator[Page]:
-    """Stream the pages of a MediaWiki XML dump one at a time (bounded memory).
-
-    A small reader of our own: the dump reader of the Wikipedia counting sources can replace it
-    once both exist (same job).
+    Plain, ``.bz2``, ``.xz``, ``.gz`` and multistream dumps; malformed pages and a truncated end are
+    recorded in ``report`` (:class:`metadata_builder.wiki.dump.ReadReport`) instead of failing.
     """
-    with open_dump(path) as fh:
-        context = ET.iterparse(fh, events=("start", "end"))
-        root = None
-        try:
-            for event, elem in context:
-                if root is None:
-                    root = elem
-                if event != "end" or _local(elem.tag) != "page":
-                    continue
-                fields = {_local(child.tag): child for child in elem}
-                revision = fields.get("revision")
-                text = ""
-                if revision is not None:
-                    for child in revision:
-                        if _local(child.tag) == "text":
-                            text = child.text or ""
-                yield Page(
-                    id=int(fields["id"].text) if "id" in fields else -1,
-                    title=fields["title"].text if "title" in fields else "",
-                    ns=int(fields["ns"].text) if "ns" in fields else 0,
-                    text=text,
-                    redirect="redirect" in fields,
-                )
-                root.clear()  # drop finished pages: memory stays bounded whatever the dump size
-        except ET.ParseError as exc:
-            raise UserError(f"{path}: not a readable MediaWiki XML dump ({exc}); "
-                            "give a pages-articles dump, complete or cut at a page boundary") from None
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+    report = report if report is not None else ReadReport()
+    for shard in plan_shards([dump], shard_bytes=1 << 62):  # one shard per file: read in order
+        yield from read_pages(shard, report)
 
 
 def _plain(wikitext) -> str:
@@ -149,18 +98,30 @@ def image_texts(params: list[str]) -> tuple[str, str]:
     return _plain(caption), _plain(alt)
 
 
-def _is_image_title(title: str) -> bool:
+def _is_image_title(title: str, namespaces=IMAGE_NAMESPACES) -> bool:
     ns, colon, _ = title.strip().partition(":")
-    return bool(colon) and ns.strip().lower() in IMAGE_NAMESPACES
+    return bool(colon) and ns.strip().lower() in namespaces
 
 
-def page_captions(text: str) -> list[tuple[str, str, str]]:
-    """All ``(kind, file_or_template, text)`` image descriptions of one page's wikitext, in page order."""
+def image_namespaces(dump: str | Path) -> set[str]:
+    """Lower-cased names of the file namespace in ``dump``: ``file``, ``image`` and the wiki's own (``ファイル``)."""
+    names = set(IMAGE_NAMESPACES)
+    for shard in plan_shards([dump], shard_bytes=1 << 62):
+        if shard.siteinfo is not None:
+            names |= shard.siteinfo.names_of(6)
+    return names
+
+
+def page_captions(text: str, namespaces=IMAGE_NAMESPACES) -> list[tuple[str, str, str]]:
+    """All ``(kind, file_or_template, text)`` image descriptions of one page's wikitext.
+
+    ``namespaces``: lower-cased names of the file namespace (:func:`image_namespaces`).
+    """
     code = mwparserfromhell.parse(text)
     found = []  # (kind, file or template, text)
     for link in code.filter_wikilinks(recursive=True):
         title = str(link.title)
-        if title.startswith(":") or not _is_image_title(title):
+        if title.startswith(":") or not _is_image_title(title, namespaces):
             continue
         params = _split_params(link.text) if link.text is not None else []
         caption, alt = image_texts(params)
@@ -175,7 +136,7 @@ def page_captions(text: str) -> list[tuple[str, str, str]]:
             if not bar or not file_part.strip():
                 continue
             caption, alt = image_texts(_split_params(mwparserfromhell.parse(rest)))
-            name = file_part.split(":", 1)[1].strip() if _is_image_title(file_part) else file_part.strip()
+            name = file_part.split(":", 1)[1].strip() if _is_image_title(file_part, namespaces) else file_part.strip()
             found.append(("gallery_caption", name, caption))
             found.append(("gallery_alt", name, alt))
     for template in code.filter_templates(recursive=True):
@@ -197,6 +158,7 @@ class CaptionStats:
     articles: int = 0
     skipped: dict = field(default_factory=dict)
     kinds: dict = field(default_factory=dict)
+    cut: object = None  # where a truncated dump stopped (metadata_builder.wiki.dump.Cut), if it did
 
 
 def extract_captions(dump: str | Path, namespaces=(0,), progress: bool = True) -> tuple[pd.DataFrame, CaptionStats]:
@@ -209,14 +171,15 @@ def extract_captions(dump: str | Path, namespaces=(0,), progress: bool = True) -
     """
     from tqdm.auto import tqdm
 
-    open_dump(dump).close()  # a missing or unreadable dump fails here, before the progress bar
+    file_names = image_namespaces(dump)  # a missing dump fails here, before the progress bar
     stats = CaptionStats()
+    report = ReadReport()
     rows = []
-    for page in tqdm(iter_pages(dump), desc="pages", unit=" pages", disable=not progress):
+    for page in tqdm(iter_pages(dump, report), desc="pages", unit=" pages", disable=not progress):
         stats.pages += 1
         if page.ns not in namespaces:
             reason = "other namespace"
-        elif page.redirect:
+        elif page.redirect is not None:
             reason = "redirect"
         else:
             reason = None
@@ -224,14 +187,17 @@ def extract_captions(dump: str | Path, namespaces=(0,), progress: bool = True) -
             stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
             continue
         try:
-            found = page_captions(page.text)
+            found = page_captions(page.text, file_names)
         except Exception:  # noqa: BLE001 - one malformed page must not stop a dump; it is counted
             stats.skipped["unparsable markup"] = stats.skipped.get("unparsable markup", 0) + 1
             continue
         stats.articles += 1
         for kind, where, text in found:
             stats.kinds[kind] = stats.kinds.get(kind, 0) + 1
-            rows.append((text, kind, page.id, page.title, where))
+            rows.append((text, kind, page.page_id, page.title, where))
+    if report.malformed:
+        stats.skipped["malformed page"] = report.malformed
+    stats.cut = report.cut
     df = pd.DataFrame(rows, columns=["text", "kind", "page_id", "title", "file"])
     df["page_id"] = df["page_id"].astype("int64")
     return df, stats

@@ -28,3 +28,6 @@ def run(args):
     kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(stats.kinds.items()))
     print(f"{stats.pages:,} pages ({stats.articles:,} articles read; skipped: {skipped})\n"
           f"{len(df):,} texts ({kinds}) -> {args.out}")
+    if stats.cut is not None:
+        print(f"warning: {stats.cut.path}: {stats.cut.reason}; every complete page before it was read "
+              f"(last: {stats.cut.last_complete_page!r})")
