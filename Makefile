@@ -6,7 +6,7 @@ MB    := $(VENV)/bin/metadata-builder
 BUILD ?= build
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data$(if $(NLTK_DATA),:$(NLTK_DATA))
 
-.PHONY: help setup metadata test clean pageviews-download bench bench-wiki bench-ray bench-balance report
+.PHONY: help setup metadata test clean pageviews-download bench bench-wiki bench-ray bench-balance bench-match report
 
 help:
 	@echo "make metadata   build metadata.json on the embedded default (WordNet 3.0 + Wikipedia sample)"
@@ -50,7 +50,7 @@ pageviews-download:
 	bash scripts/download_pageviews.sh data/pageview_days.txt .cache/pageviews
 
 # Benchmarks: each writes a markdown table to bench/results/<name>.md (see bench/README.md).
-bench: bench-wiki bench-ray bench-balance
+bench: bench-wiki bench-ray bench-balance bench-match
 
 # ~15 min: wiki-count vs wikiextractor + plain count on a 1 GiB multistream dump (cached in .cache/bench).
 BENCH_WIKI_ARGS ?=
@@ -69,6 +69,12 @@ BENCH_BALANCE_ARGS ?=
 bench-balance: setup
 	@test -f $(BUILD)/metadata.json || $(MAKE) --no-print-directory metadata
 	$(PY) -m bench.bench_balance $(BENCH_BALANCE_ARGS)
+
+# ~5 min: match vs the published matcher (7 replace + pyahocorasick iter + set), 1M LAION texts x 421k entries.
+BENCH_MATCH_ARGS ?=
+bench-match:
+	@EXTRAS=dev,bench bash scripts/setup.sh
+	$(PY) -m bench.bench_match $(BENCH_MATCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -208,7 +208,7 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None) -> Poo
     return pool
 
 
-def read_batches(pool: PoolFile, id_column: str | None = None, batch_size: int = 16384) -> Iterator[Batch]:
+def read_batches(pool: PoolFile, id_column: str | None = None, batch_size: int = 8192) -> Iterator[Batch]:
     """Yield the shard's rows in batches of ``batch_size`` (``probe`` it first)."""
     reader = {"parquet": _parquet, "jsonl": _jsonl, "tsv": _delimited, "csv": _delimited,
               "txt": _txt, "coco": _coco}[pool.format]

@@ -29,7 +29,7 @@ def add_arguments(p):
                    help=f"{DEFAULT} (published rule, default) or a comma-separated list of {', '.join(OPTIONS)}")
     p.add_argument("--matcher", default="auto", choices=ENGINES,
                    help="engine: hash (fast, space-padded keys), automaton (pyahocorasick); same results")
-    p.add_argument("--batch-size", type=int, default=16384, help="rows per batch (default 16384)")
+    p.add_argument("--batch-size", type=int, default=8192, help="rows per batch (default 8192; memory per worker grows with it)")
     executor.add_executor_arguments(p)
 
 

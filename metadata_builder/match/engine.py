@@ -54,8 +54,8 @@ class _Hasher:
         self.ipow = _powers(self.pinv, 1024)
 
     def _grow(self, n: int) -> None:
-        if n > len(self.pow):
-            size = max(n, 2 * len(self.pow))
+        if n > len(self.pow):  # rounded up, not doubled: these tables are a worker's largest arrays
+            size = -(-n // 65536) * 65536
             self.pow, self.ipow = _powers(self.p, size), _powers(self.pinv, size)
 
     def prefix(self, buf: np.ndarray) -> np.ndarray:

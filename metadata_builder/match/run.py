@@ -10,6 +10,7 @@ end, so they never depend on which run processed which shard.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -125,7 +126,7 @@ def _identity(manifest: dict) -> dict:
 def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.PathLike, *,
                 text_column: str | None = None, id_column: str | None = None, fmt: str = "auto",
                 normalize: str = "metaclip-v1", matcher: str = "auto", workers: int = 1,
-                engine: str = "local", batch_size: int = 16384, progress: bool = True,
+                engine: str = "local", batch_size: int = 8192, progress: bool = True,
                 **executor_options) -> dict:
     """Match pool files against a metadata JSON list; write the match folder ``out``; return stats.
 
@@ -173,9 +174,15 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
                  "rss_mb_after_build": round(rss_mb(), 1)}
     tasks = [{"pool": p, "out": str(out), "id_column": id_column, "batch_size": batch_size} for p in todo]
     t1 = time.perf_counter()
-    for _ in executor.map_tasks(match_shard, tasks, shared=built, workers=workers, engine=engine,
-                                desc="match", progress=progress, **executor_options):
-        pass
+    if workers > 1:  # keep the cyclic GC of forked workers off the parent's objects (fewer copied pages)
+        gc.collect()
+        gc.freeze()
+    try:
+        for _ in executor.map_tasks(match_shard, tasks, shared=built, workers=workers, engine=engine,
+                                    desc="match", progress=progress, **executor_options):
+            pass
+    finally:
+        gc.unfreeze()
     t2 = time.perf_counter()
     return finish(out, manifest, entries, automaton=automaton, workers=workers,
                   resumed=len(files) - len(todo), match_seconds=t2 - t1, start=t0)
