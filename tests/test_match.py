@@ -54,6 +54,7 @@ class Reference:
         for i, e in enumerate(entries):
             self.ids.setdefault(f" {e} ", []).append(i)
         self.maxlen = max((len(k) for k in self.ids), default=0)
+        self.maxspaces = max((k.count(" ") for k in self.ids), default=0)  # bounds the stretches tried
 
     def match(self, text) -> list[int]:
         if text is None:
@@ -62,7 +63,7 @@ class Reference:
         spaces = [i for i, ch in enumerate(spaced) if ch == " "]
         found = set()
         for a, i in enumerate(spaces):
-            last = bisect.bisect_right(spaces, i + self.maxlen - 1)
+            last = min(bisect.bisect_right(spaces, i + self.maxlen - 1), a + self.maxspaces)
             for j in spaces[a + 1:last]:
                 found.update(self.ids.get(spaced[i:j + 1], ()))
         return sorted(found)
