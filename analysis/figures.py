@@ -81,31 +81,37 @@ def cumulative_figure(counts, ts=(), include_never_matched: bool | None = None) 
     pool) they are left off the x axis by default, so the rise stays visible.
     """
     c = np.asarray(counts, dtype=np.int64)
-    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2)
     zero = int((c == 0).sum())
     if include_never_matched is None:
         include_never_matched = zero <= len(c) / 2
     start = 0 if include_never_matched else zero
     x = np.arange(1, len(c) + 1 - start)  # position from the tail end of what is shown
-    if zero and include_never_matched:
-        ax.axvspan(0, zero, color="0.92", label=f"{zero:,} entries never matched")
-    for i, t in enumerate([None] + sorted(int(t) for t in ts)):
-        y = curves.cumulative_curve(c, t)
-        ax.plot(x, y[start:], color=_COLORS[i % len(_COLORS)], lw=2.2 if t is None else 1.4,
-                label=f"{t_label(t)}: ends at {int(y[-1]):,}")
-    ax.set_xlim(0, len(x))
-    if include_never_matched:
-        ax.set_xlabel("metadata entries sorted by count, tail → head")
-    else:
-        ax.set_xlabel(f"matched entries sorted by count, tail → head "
-                      f"({zero:,} never-matched entries left off)")
-    ax.set_ylabel("cumulative matches (texts)")
-    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_title("Cumulative matches from tail to head, raw and clipped at t")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left")
+    ts = [None] + sorted(int(t) for t in ts)
+    ys = [curves.cumulative_curve(c, t) for t in ts]
+    zoom = min(len(x), max(50, len(x) // 20))  # the right panel: the last entries, where the head is
+    for ax, zoomed in zip(axes, (False, True)):
+        if zero and include_never_matched:
+            ax.axvspan(0, zero, color="0.92", label=f"{zero:,} entries never matched")
+        for i, (t, y) in enumerate(zip(ts, ys)):
+            ax.plot(x, y[start:], color=_COLORS[i % len(_COLORS)], lw=2.2 if t is None else 1.4,
+                    label=f"{t_label(t)}: ends at {int(y[-1]):,}")
+        ax.set_xlim(len(x) - zoom if zoomed else 0, len(x))
+        if include_never_matched:
+            ax.set_xlabel("metadata entries sorted by count, tail → head")
+        else:
+            ax.set_xlabel(f"matched entries sorted by count, tail → head\n"
+                          f"({zero:,} never-matched entries left off)")
+        ax.set_ylabel("cumulative matches (texts)")
+        ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.grid(True, alpha=0.3)
+        if zoomed:
+            ax.set_title(f"Zoom: the last {zoom:,} entries, where the head begins")
+        else:
+            ax.set_title("Cumulative matches from tail to head, raw and clipped at t")
+            ax.legend(loc="upper left")
     return fig
 
 
