@@ -119,8 +119,35 @@ def _spill(counts: ShardCounts, folder: Path, part: int, stats: dict) -> None:
                  LINKS, folder / f"links-{part:05d}.parquet")
 
 
-def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries: int = 3_000_000) -> dict:
-    """Count one shard into ``folder`` (written complete or not at all); return its stats."""
+class _Meter:
+    """Adds a shard's progress (compressed bytes, pages, XML bytes) to counters the parent shows."""
+
+    def __init__(self, shared_counts, report: ReadReport):
+        self.shared, self.report = shared_counts, report
+        self.sent = [0, 0, 0]
+        self.now = [0, 0, 0]
+
+    def compressed(self, done: int) -> None:
+        self.now[0] = done
+        self.now[2] = self.report.bytes
+        if self.shared is not None and self.now[0] - self.sent[0] >= (1 << 20):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.shared is None:
+            return
+        with self.shared.get_lock():
+            for i in range(3):
+                self.shared[i] += self.now[i] - self.sent[i]
+        self.sent = list(self.now)
+
+
+def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries: int = 3_000_000,
+                progress=None) -> dict:
+    """Count one shard into ``folder`` (written complete or not at all); return its stats.
+
+    ``progress``: an optional shared array (compressed bytes, pages, XML bytes) this adds to.
+    """
     if os.environ.get(FAIL_ENV) == shard.name:
         raise RuntimeError(f"injected failure in shard {shard.name} ({FAIL_ENV})")
     started = time.perf_counter()
@@ -135,8 +162,10 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
     articles = {"title": [], "page_id": []}
     redirects = {"title": [], "target": []}
     counts, part = ShardCounts(), 0
-    for page in iter_pages(shard, report):
+    meter = _Meter(progress, report)
+    for page in iter_pages(shard, report, meter.compressed):
         stats["pages"] += 1
+        meter.now[1] = stats["pages"]
         if page.ns != 0:
             stats["other_namespaces"] += 1
             continue
@@ -166,6 +195,8 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
             _spill(counts, tmp, part, stats)
             counts, part = ShardCounts(), part + 1
     _spill(counts, tmp, part, stats)
+    meter.now = [shard.compressed_bytes, stats["pages"], report.bytes]
+    meter.flush()
     _write_table(articles, ARTICLES, tmp / "articles.parquet")
     _write_table(redirects, REDIRECTS, tmp / "redirects.parquet")
     stats["skipped"] = report.malformed + stats["clean_errors"]
@@ -288,6 +319,51 @@ def merge(out: Path, folders: list[Path], *, bigram_table: str = "all", memory_l
 # ---------------------------------------------------------------- the whole command
 
 
+class _ProgressBar:
+    """tqdm over compressed bytes with pages and XML MB/s, fed live by the workers (local engine).
+
+    Workers add to a shared array (inherited by the forked processes); a thread here reads it
+    twice a second. With another engine the array is not shared (``counts`` is None) and the bar
+    only shows the total.
+    """
+
+    def __init__(self, total: int, enabled: bool, live: bool = True):
+        import multiprocessing as mp
+
+        self.counts = mp.get_context("fork").Array("q", 3) if (enabled and live) else None
+        self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="wiki-count", disable=not enabled)
+        self.started = time.perf_counter()
+        self._stop = None
+
+    def _show(self):
+        done, pages, xml = list(self.counts)
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        self.bar.n = min(done, self.bar.total)
+        self.bar.set_postfix(pages=f"{pages:,}", xml=f"{xml / elapsed / 1e6:.1f} MB/s", refresh=False)
+        self.bar.refresh()
+
+    def __enter__(self):
+        import threading
+
+        if self.counts is not None:
+            self._stop = threading.Event()
+
+            def loop():
+                while not self._stop.wait(0.5):
+                    self._show()
+
+            self._thread = threading.Thread(target=loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join()
+            self._show()
+        self.bar.close()
+
+
 def _plan_record(dumps, shards, cleaner) -> dict:
     return {"version": PLAN_VERSION, "cleaner": cleaner,
             "dumps": [{"path": str(Path(d).resolve()), "size": Path(d).stat().st_size} for d in dumps],
@@ -332,20 +408,13 @@ def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", eng
     resumed = len(shards) - len(todo)
 
     count_started = time.perf_counter()
-    total = sum(s.compressed_bytes for s, _ in todo)
-    bar = tqdm(total=total, unit="B", unit_scale=True, desc="wiki-count", disable=not progress or not todo)
-    pages = xml_bytes = 0
-    try:
-        for (shard, _), stats in executor.map_tasks(
-                _count_task, todo, shared=dict(cleaner=cleaner, spill_entries=spill_entries),
-                workers=workers, engine=engine, progress=False):
-            pages += stats["pages"]
-            xml_bytes += stats["bytes"]
-            elapsed = max(time.perf_counter() - count_started, 1e-9)
-            bar.set_postfix(pages=f"{pages:,}", xml=f"{xml_bytes / elapsed / 1e6:.1f} MB/s", refresh=False)
-            bar.update(shard.compressed_bytes)
-    finally:
-        bar.close()
+    shared = dict(cleaner=cleaner, spill_entries=spill_entries)
+    with _ProgressBar(sum(s.compressed_bytes for s, _ in todo), progress and bool(todo),
+                      live=engine == "local") as bar:
+        shared["progress"] = bar.counts
+        for _ in executor.map_tasks(_count_task, todo, shared=shared, workers=workers, engine=engine,
+                                    progress=False):
+            pass
     count_seconds = time.perf_counter() - count_started
 
     merge_started = time.perf_counter()

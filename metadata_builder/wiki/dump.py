@@ -134,24 +134,28 @@ def stream_offsets(index: str | os.PathLike) -> list[int]:
     return offsets
 
 
-def _open_stream(path: str):
-    name = str(path)
+def _open_stream(raw):
+    """Decompressing reader over an open binary file ``raw`` (format from its name)."""
+    name = str(raw.name)
     if name.endswith(".bz2"):
-        return bz2.open(path, "rb")
+        return bz2.BZ2File(raw)
     if name.endswith(".xz"):
-        return lzma.open(path, "rb")
+        return lzma.LZMAFile(raw)
     if name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    return open(path, "rb")
+        return gzip.GzipFile(fileobj=raw)
+    return raw
 
 
-def _file_chunks(path: str) -> Iterator[bytes]:
-    with _open_stream(path) as f:
+def _file_chunks(path: str, on_progress=None) -> Iterator[bytes]:
+    """Decompressed chunks of a whole file; ``on_progress(compressed bytes read)`` after each."""
+    with open(path, "rb") as raw, _open_stream(raw) as f:
         while chunk := f.read(CHUNK):
+            if on_progress is not None:
+                on_progress(raw.tell())
             yield chunk
 
 
-def _multistream_chunks(path: str, start: int, end: int) -> Iterator[bytes]:
+def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
     """Decompress the concatenated bz2 streams in bytes [start, end) of ``path``."""
     with open(path, "rb") as f:
         f.seek(start)
@@ -162,6 +166,8 @@ def _multistream_chunks(path: str, start: int, end: int) -> Iterator[bytes]:
             if not data:
                 break
             left -= len(data)
+            if on_progress is not None:
+                on_progress(end - start - left)
             while data:
                 out = decomp.decompress(data)
                 fed = True
@@ -176,10 +182,11 @@ def _multistream_chunks(path: str, start: int, end: int) -> Iterator[bytes]:
             raise EOFError("compressed data ended before the end of a bz2 stream")
 
 
-def shard_chunks(shard: Shard) -> Iterator[bytes]:
+def shard_chunks(shard: Shard, on_progress=None) -> Iterator[bytes]:
+    """Decompressed chunks of a shard; ``on_progress(compressed bytes of the shard read so far)``."""
     if shard.end is None:
-        return _file_chunks(shard.path)
-    return _multistream_chunks(shard.path, shard.start, shard.end)
+        return _file_chunks(shard.path, on_progress)
+    return _multistream_chunks(shard.path, shard.start, shard.end, on_progress)
 
 
 _NS_RE = re.compile(rb'<namespace[^>]*key="(-?\d+)"[^>]*?(?:/>|>([^<]*)</namespace>)')
@@ -306,11 +313,11 @@ def parse_page(blob: bytes, info: Siteinfo) -> Page:
     return Page(title, int(page_id), ns, target, text)
 
 
-def iter_pages(shard: Shard, report: ReadReport) -> Iterator[Page]:
+def iter_pages(shard: Shard, report: ReadReport, on_progress=None) -> Iterator[Page]:
     """Every well-formed page of a shard; malformed ones are counted in ``report`` and skipped."""
     info = shard.siteinfo or Siteinfo()
     last = None
-    for offset, blob in _page_blobs(shard_chunks(shard), report, shard):
+    for offset, blob in _page_blobs(shard_chunks(shard, on_progress), report, shard):
         try:
             page = parse_page(blob, info)
         except (ET.ParseError, ValueError) as exc:
