@@ -207,6 +207,15 @@ def test_multistream_shards_give_identical_outputs(multistream, sample_run, tmp_
     _same_outputs(tmp_path, sample_run[0])
 
 
+def test_plain_xml_byte_range_shards_give_identical_outputs(wiki_sample, sample_run, tmp_path):
+    dump = tmp_path / "sample.xml"
+    dump.write_bytes(bz2.decompress(wiki_sample.read_bytes()))
+    stats = wiki_count([dump], tmp_path / "out", workers=2, shard_mb=0.7, progress=False)
+    assert stats["shards"] == 9 and stats["bytes"] == dump.stat().st_size == 6_089_746
+    assert (stats["pages"], stats["articles"], stats["redirects"], stats["tokens"]) == (206, 106, 99, 442_876)
+    _same_outputs(tmp_path / "out", sample_run[0])
+
+
 def test_injected_failure_then_resume_is_identical(multistream, sample_run, tmp_path, monkeypatch):
     monkeypatch.setenv(FAIL_ENV, "000-00000000578752-00000000961329")
     with pytest.raises(TasksFailed, match="000-00000000578752-00000000961329"):

@@ -1,9 +1,10 @@
 """Read MediaWiki XML dumps page by page, streaming, in shards that workers can read on their own.
 
-Formats: ``.xml``, ``.xml.bz2``, ``.xml.gz``, ``.xml.xz`` (one shard per file: such streams cannot be
-entered in the middle) and multistream ``.xml.bz2`` with its ``-index.txt.bz2`` beside it (found by
-name: ``X.xml.bz2`` -> ``X-index.txt.bz2``). A multistream dump is cut into shards of whole bz2
-streams by byte range, so every worker seeks to its own range and decompresses only that part.
+Formats: ``.xml.bz2``, ``.xml.gz``, ``.xml.xz`` (one shard per file: such streams cannot be entered
+in the middle), multistream ``.xml.bz2`` with its ``-index.txt.bz2`` beside it (found by name:
+``X.xml.bz2`` -> ``X-index.txt.bz2``), cut into shards of whole bz2 streams by byte range so every
+worker seeks to its own range and decompresses only that part, and uncompressed ``.xml``, cut into
+byte ranges (a shard owns the pages whose ``<page>`` starts in its range).
 
 Pages are cut from the decompressed bytes at ``<page>`` ... ``</page>`` (the markers cannot occur
 inside page text, where ``<`` is escaped) and each page is parsed on its own. So a malformed page
@@ -58,13 +59,19 @@ class Siteinfo:
 
 @dataclass(frozen=True)
 class Shard:
-    """A piece of one dump file a worker reads alone: the whole file, or a byte range of streams."""
+    """A piece of one dump file a worker reads alone.
+
+    The whole file (``end`` None: compressed, not multistream), a byte range of whole bz2 streams
+    (multistream), or a byte range of an uncompressed ``.xml`` (``plain``: the shard owns the pages
+    whose ``<page>`` starts in its range, reading past its end to finish the last one).
+    """
 
     path: str
     index: int  # which DUMP argument
     start: int = 0
-    end: int | None = None  # None: the whole file (not multistream)
+    end: int | None = None
     siteinfo: Siteinfo | None = field(default=None, compare=False, hash=False)
+    plain: bool = False
 
     @property
     def name(self) -> str:
@@ -182,8 +189,20 @@ def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> It
             raise EOFError("compressed data ended before the end of a bz2 stream")
 
 
+def _plain_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
+    """Bytes of an uncompressed file from ``start`` to its end (the reader stops at ``end``'s page)."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        while chunk := f.read(CHUNK):
+            if on_progress is not None:
+                on_progress(min(f.tell(), end) - start)
+            yield chunk
+
+
 def shard_chunks(shard: Shard, on_progress=None) -> Iterator[bytes]:
     """Decompressed chunks of a shard; ``on_progress(compressed bytes of the shard read so far)``."""
+    if shard.plain:
+        return _plain_chunks(shard.path, shard.start, shard.end, on_progress)
     if shard.end is None:
         return _file_chunks(shard.path, on_progress)
     return _multistream_chunks(shard.path, shard.start, shard.end, on_progress)
@@ -232,6 +251,11 @@ def plan_shards(dumps: list[str | os.PathLike], shard_bytes: int) -> list[Shard]
         if not dump.is_file():
             raise UserError(f"{dump}: no such dump file; pass a MediaWiki .xml/.xml.bz2/.xml.xz dump")
         index = index_path(dump)
+        if index is None and dump.name.endswith(".xml"):  # uncompressed: byte ranges
+            info, size = read_siteinfo(dump), dump.stat().st_size
+            starts = list(range(0, size, shard_bytes)) or [0]
+            shards += [Shard(str(dump), i, a, min(a + shard_bytes, size), info, plain=True) for a in starts]
+            continue
         if index is None:
             shards.append(Shard(str(dump), i, siteinfo=read_siteinfo(dump)))
             continue
@@ -317,7 +341,10 @@ def iter_pages(shard: Shard, report: ReadReport, on_progress=None) -> Iterator[P
     """Every well-formed page of a shard; malformed ones are counted in ``report`` and skipped."""
     info = shard.siteinfo or Siteinfo()
     last = None
+    limit = shard.end - shard.start if shard.plain else None
     for offset, blob in _page_blobs(shard_chunks(shard, on_progress), report, shard):
+        if limit is not None and offset >= limit:
+            break  # the next shard's page
         try:
             page = parse_page(blob, info)
         except (ET.ParseError, ValueError) as exc:
@@ -327,6 +354,8 @@ def iter_pages(shard: Shard, report: ReadReport, on_progress=None) -> Iterator[P
             continue
         last = page.title
         yield page
+    if limit is not None:
+        report.bytes = limit  # XML bytes this shard owns (it read a little past them)
     if report.cut is not None:
         report.cut.last_complete_page = last
 
