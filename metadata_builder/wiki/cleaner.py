@@ -41,8 +41,8 @@ class _LinkRule:
     """What to do with ``[[target|text]]``: its text, or nothing (files, categories, languages)."""
 
     def __init__(self, info: Siteinfo):
-        self.drop = info.names_of(6, 14, -2)
-        self.known = info.prefixes()
+        self.drop = info.hidden_link_prefixes
+        self.known = info.link_prefixes
 
     def __call__(self, m: re.Match) -> str:
         inner, trail = m.group(1), m.group(2)
@@ -88,9 +88,7 @@ def clean_fast(text: str, info: Siteinfo) -> str:
     text = _TAG_BLOCK.sub("", text)
     text = _remove_nested(_TEMPLATE, text)
     text = _remove_tables(text)
-    rule = info.__dict__.get("_link_rule")
-    if rule is None:
-        rule = info.__dict__["_link_rule"] = _LinkRule(info)
+    rule = _LinkRule(info)
     for _ in range(10):  # innermost links first: a file caption's links, then the file itself
         text, n = _LINK.subn(rule, text)
         if not n:
@@ -111,7 +109,7 @@ def clean_mwparserfromhell(text: str, info: Siteinfo) -> str:
     import mwparserfromhell
 
     code = mwparserfromhell.parse(text)
-    drop = info.names_of(6, 14, -2)
+    drop = info.hidden_link_prefixes
     for link in code.filter_wikilinks():
         title = str(link.title).strip()
         if ":" in title and not title.startswith(":") and title.split(":", 1)[0].strip().lower() in drop:

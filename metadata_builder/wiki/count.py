@@ -88,7 +88,7 @@ def normalize_title(raw: str, info: Siteinfo) -> str | None:
         title = title[1:].lstrip()
     if not title:
         return None
-    if ":" in title and title.split(":", 1)[0].strip().lower() in info.__dict__.setdefault("_prefixes", info.prefixes()):
+    if ":" in title and title.split(":", 1)[0].strip().lower() in info.link_prefixes:
         return None
     if info.first_letter:
         title = title[0].upper() + title[1:]

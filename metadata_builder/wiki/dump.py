@@ -19,6 +19,7 @@ Namespaces come from the dump's ``<siteinfo>``: a page is in the main namespace 
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import lzma
 import os
@@ -41,6 +42,16 @@ class Siteinfo:
 
     namespaces: dict[int, str] = field(default_factory=dict)
     first_letter: bool = True  # titles' first letter is case-insensitive (``<case>first-letter``)
+
+    @functools.cached_property
+    def link_prefixes(self) -> frozenset[str]:
+        """Prefixes that put a title in another namespace (lower-cased)."""
+        return frozenset(self.prefixes())
+
+    @functools.cached_property
+    def hidden_link_prefixes(self) -> frozenset[str]:
+        """Prefixes of links that show no text: files, images, media, categories (lower-cased)."""
+        return frozenset(self.names_of(6, 14, -2))
 
     def names_of(self, *keys: int) -> set[str]:
         """Lower-cased names (local and canonical) of the given namespaces."""
