@@ -14,6 +14,8 @@ Rules a user may need to know:
 - invalid UTF-8 is replaced by U+FFFD and counted (``bad_utf8``); a jsonl line that is no JSON
   object, or whose text is not a string, counts as a ``bad_row`` with a null text. None is fatal.
 - ``.gz``, ``.bz2`` and ``.xz`` text files are read through the matching decompressor.
+- a csv/tsv record is one line (quoted fields spanning lines are not supported); tsv fields are
+  split on tabs as they are, without quote handling.
 """
 
 from __future__ import annotations
@@ -232,6 +234,8 @@ def _parquet(pool: PoolFile, id_column, batch_size):
         row = 0
         for rb in batches:
             text = rb.column(0)
+            if pa.types.is_dictionary(text.type):
+                text = text.dictionary_decode()
             counts = {"null": text.null_count}
             if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
                 try:
