@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import logging
 import multiprocessing as mp
 import os
@@ -116,7 +117,7 @@ def map_tasks(
     engine : ``"local"`` (multiprocessing, fork) or ``"ray"`` (Ray core tasks).
     ray_address : the Ray cluster to join (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``);
         default: the ``RAY_ADDRESS`` environment variable (which ``--ray-address`` sets), else a
-        cluster started on this machine with ``ray start``, else a new local instance.
+        new local instance.
     """
     global _SHARED
     tasks = list(tasks)
@@ -171,9 +172,9 @@ def ray_init(address: str | None = None, workers: int | None = None):
     """Join (or start) Ray once per process and return the ``ray`` module.
 
     An already initialised Ray (a notebook, a test fixture) is used as it is. Otherwise ``address``
-    (or ``RAY_ADDRESS``) names the cluster to join; without either, a local instance with
-    ``workers`` CPUs is started, quietly (no dashboard, worker logs not copied to the terminal:
-    task errors come back with their tracebacks anyway).
+    (or ``RAY_ADDRESS``) names the cluster to join (``"auto"``: the one ``ray start`` runs on this
+    machine); without either, a new local instance with ``workers`` CPUs is started, quietly (no
+    dashboard, worker logs not copied to the terminal: task errors come back with their tracebacks).
     """
     ray = _import_ray()
     if ray.is_initialized():
@@ -183,11 +184,8 @@ def ray_init(address: str | None = None, workers: int | None = None):
     try:
         if address:
             ray.init(address=address, **options)
-        else:
-            try:
-                ray.init(num_cpus=workers, include_dashboard=False, **options)
-            except ValueError:  # a cluster started here with 'ray start' was found: join it as it is
-                ray.init(**options)
+        else:  # always a new instance: never a cluster that 'ray start' left recorded (maybe long gone)
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray instance"
         raise UserError(f"--engine ray: cannot start or join {where}: {exc}; "
@@ -245,13 +243,21 @@ def _map_ray(fn, tasks, shared, workers, desc, unit, progress, ray_address):
     bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not progress or not tasks)
     box = [ray.put(shared)] if shared is not None else None  # into the object store once
     remote = _REMOTE.options(max_retries=RAY_MAX_RETRIES)  # exceptions are caught in _call, never retried
-    pending = {remote.remote(fn, task, box): i for i, task in enumerate(tasks)}
+    # Tasks in flight: twice the cluster's CPUs, so no CPU waits for work, while thousands of shards
+    # are not all queued at once (each ray.wait round then stays cheap).
+    in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    queue = iter(enumerate(tasks))
+    pending: dict = {}
     try:
-        refs = list(pending)
-        while refs:
+        while True:
+            for i, task in itertools.islice(queue, max(0, in_flight - len(pending))):
+                pending[remote.remote(fn, task, box)] = i
+            if not pending:
+                break
+            refs = list(pending)
             done, refs = ray.wait(refs, num_returns=1)
             if refs:  # take every other finished task in the same round
-                more, refs = ray.wait(refs, num_returns=len(refs), timeout=0)
+                more, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
                 done += more
             for ref in done:
                 task = tasks[pending.pop(ref)]
@@ -298,6 +304,6 @@ def add_executor_arguments(parser, default_workers_: int | None = None) -> None:
                         help="where tasks run: local processes (default) or Ray core tasks "
                              f"(a cluster or a local instance; needs {RAY_INSTALL_HINT})")
     parser.add_argument("--ray-address", action=_RayAddress, default=None, metavar="ADDR",
-                        help="with --engine ray: the cluster to join ('auto', HOST:6379, ray://HOST:10001); "
-                             "default: $RAY_ADDRESS, else a cluster started here with 'ray start', "
-                             "else a new local instance")
+                        help="with --engine ray: the cluster to join (HOST:6379, ray://HOST:10001, or 'auto' "
+                             "for the one 'ray start' runs on this machine); default: $RAY_ADDRESS, else a new "
+                             "local Ray instance with --workers CPUs")

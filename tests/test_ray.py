@@ -28,13 +28,14 @@ N_SHARDS = 5
 
 @pytest.fixture(scope="module")
 def ray_local():
-    """One local Ray instance for the whole module (starting one takes ~5 s).
+    """One local Ray instance for the whole module (starting one takes ~5 s); always a new one
+    (``address="local"``), whatever cluster this machine may run or have left recorded.
 
     ``PYTHONPATH`` lets Ray's worker processes import this test module, whose functions they run.
     """
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": os.path.dirname(os.path.abspath(__file__))}})
     yield ray
     if started:
