@@ -312,7 +312,8 @@ def expected_size(match, ts, *, workers: int = 1, engine: str = "local", progres
 
     match = _match_output(match)
     counts = match.counts
-    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
+    given = np.atleast_1d(np.asarray(ts))  # returned as given (integers stay integers)
+    ts = given.astype(np.float64)
     tasks = [(str(match.path), s["name"]) for s in match.shards]
     results = dict(map_tasks(_expected_shard, tasks, shared=(counts, ts), workers=workers, engine=engine,
                              desc="expected size", progress=progress, ray_address=ray_address))
@@ -322,7 +323,7 @@ def expected_size(match, ts, *, workers: int = 1, engine: str = "local", progres
         e, v = results[task]
         expected += e
         variance += v
-    return pd.DataFrame({"t": ts, "expected": expected, "variance": variance, "std": np.sqrt(variance),
+    return pd.DataFrame({"t": given, "expected": expected, "variance": variance, "std": np.sqrt(variance),
                          "tail_share": tail_shares(counts, ts)})
 
 
