@@ -243,9 +243,9 @@ def _map_ray(fn, tasks, shared, workers, desc, unit, progress, ray_address):
     bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not progress or not tasks)
     box = [ray.put(shared)] if shared is not None else None  # into the object store once
     remote = _REMOTE.options(max_retries=RAY_MAX_RETRIES)  # exceptions are caught in _call, never retried
-    # Tasks in flight: twice the cluster's CPUs, so no CPU waits for work, while thousands of shards
-    # are not all queued at once (each ray.wait round then stays cheap).
-    in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    # Tasks in flight: enough that no CPU waits for work (4 per CPU, at least 64), while thousands of
+    # shards are not all queued at once (so each ray.wait round stays cheap).
+    in_flight = max(64, 4 * int(ray.cluster_resources().get("CPU", 1)))
     queue = iter(enumerate(tasks))
     pending: dict = {}
     try:

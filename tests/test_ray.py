@@ -371,3 +371,13 @@ def test_a_dead_worker_is_reported_with_its_task_and_the_others_finish(ray_local
     assert sorted(finished) == [0, 2, 3]
     assert [e.task for e in failed.value.errors] == [1]
     assert str(failed.value).startswith("1 task(s) failed: 1: WorkerCrashedError: ")
+
+
+def _square(task, shared):
+    return task * task + shared
+
+
+def test_many_more_tasks_than_cpus_each_run_once(ray_local):
+    # 2 CPUs: at most 64 tasks in flight, refilled as they finish
+    results = list(executor.map_tasks(_square, range(200), shared=1, engine="ray", progress=False))
+    assert sorted(results) == [(i, i * i + 1) for i in range(200)]
