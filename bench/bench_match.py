@@ -156,6 +156,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--texts", type=int, default=1_000_000)
     parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the command per worker count (best wall kept)")
     parser.add_argument("--batch-size", type=int, default=8192, help="rows per batch of the command")
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "bench" / "match")
     args = parser.parse_args(argv)
@@ -204,15 +205,23 @@ def main(argv=None):
 
     # the whole command, 1 and 2 workers
     runs = {}
-    for workers in (1, 2):
-        out = args.work / f"out-{workers}"
-        subprocess.run(["rm", "-rf", str(out)], check=True)
-        runs[workers] = run_cli(["match", *map(str, pool), "--metadata", str(meta), "--out", str(out),
-                                 "--workers", str(workers), "--batch-size", str(args.batch_size)])
-        stats = json.loads((out / "stats.json").read_text())
-        runs[workers]["stats"] = stats
-        runs[workers]["counts"] = np.load(out / "entry_counts.npy")
-        print(f"  command, {workers} worker(s): {runs[workers]['wall']:.1f} s wall", flush=True)
+    for rep in range(args.repeat):  # interleaved, best wall kept: other jobs' load comes and goes
+        for workers in (1, 2):
+            out = args.work / f"out-{workers}"
+            subprocess.run(["rm", "-rf", str(out)], check=True)
+            run = run_cli(["match", *map(str, pool), "--metadata", str(meta), "--out", str(out),
+                           "--workers", str(workers), "--batch-size", str(args.batch_size)])
+            run["stats"] = json.loads((out / "stats.json").read_text())
+            run["counts"] = np.load(out / "entry_counts.npy")
+            print(f"  command, {workers} worker(s), run {rep + 1}: {run['wall']:.1f} s wall", flush=True)
+            best = runs.get(workers)
+            if best is not None:  # memory: the largest peak of all runs
+                run["peak_rss_mb"] = max(run["peak_rss_mb"], best["peak_rss_mb"])
+                run["peak_pss_mb"] = max(run["peak_pss_mb"], best["peak_pss_mb"])
+            if best is None or run["wall"] < best["wall"]:
+                runs[workers] = run
+            else:
+                best["peak_rss_mb"], best["peak_pss_mb"] = run["peak_rss_mb"], run["peak_pss_mb"]
     identical = bool(np.array_equal(base_counts, ours_counts)
                      and np.array_equal(ours_counts, runs[1]["counts"].astype(np.int64))
                      and np.array_equal(runs[1]["counts"], runs[2]["counts"]))
@@ -233,7 +242,7 @@ def main(argv=None):
             "match_seconds": r["stats"]["timings"]["match_seconds"]} for w, r in runs.items()},
         "speedup_2_vs_1": cmd1["wall"] / cmd2["wall"],
         "speedup_2_vs_1_match_phase": cmd1["stats"]["timings"]["match_seconds"] / cmd2["stats"]["timings"]["match_seconds"],
-        "batch_size": args.batch_size,
+        "batch_size": args.batch_size, "repeat": args.repeat,
         "memory_2_vs_1_rss": cmd2["peak_rss_mb"] / cmd1["peak_rss_mb"],
         "memory_2_vs_1_pss": cmd2["peak_pss_mb"] / cmd1["peak_pss_mb"],
         "identical_counts": identical,
@@ -265,7 +274,8 @@ def render(r: dict) -> str:
         f"| build time (s) | {b['baseline_s']:.1f} | {b['ours_s']:.1f} | | |",
         f"| automaton / table size (MB) | {b['baseline_bytes'] / 1e6:,.0f} | {b['ours_bytes'] / 1e6:,.0f} | | |",
         "",
-        "The whole command (`metadata-builder match`: read parquet, match, write shards and counts):",
+        f"The whole command (`metadata-builder match`: read parquet, match, write shards and counts), best wall "
+        f"of {r['repeat']} interleaved runs each, largest memory peak of all runs:",
         "",
         "| workers | wall (s) | of which matching (s) | CPU (s) | texts / wall s | peak RSS, tree (MB) | peak PSS, tree (MB) |",
         "|---:|---:|---:|---:|---:|---:|---:|",
