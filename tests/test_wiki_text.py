@@ -73,3 +73,11 @@ def test_fast_cleaner_against_mwparserfromhell_on_the_sample(wiki_sample):
     top = lambda c, k: {w for w, _ in c.most_common(k)}  # noqa: E731
     assert len(top(fast, 1000) & top(ref, 1000)) == 944
     assert len(top(fast, 100) & top(ref, 100)) == 94
+
+
+def test_unclosed_markup_is_text_not_a_hang():
+    """Unclosed refs, links and external links (vandalised pages) end as text, in linear time."""
+    assert clean_fast("[http://x a " * 3 + "end", INFO) == "[ a [ a [ a end"  # bare URLs removed
+    assert clean_fast("a <ref>b <ref>c</ref> d", INFO) == "a b  d"
+    assert clean_fast("[[a|b " * 3 + "c]]", INFO) == "[[a|b [[a|b b c"
+    assert clean_fast("{{a " * 3 + "x }}", INFO) == "{{a {{a "  # the innermost closed one goes

@@ -23,10 +23,14 @@ CLEANERS = ("fast", "mwparserfromhell")
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _DROP_TAGS = ("ref|references|math|chem|ce|gallery|timeline|syntaxhighlight|source|score|graph|"
               "mapframe|maplink|templatedata|imagemap|hiero|inputbox|categorytree|pre|code")
-_TAG_BLOCK = re.compile(rf"<({_DROP_TAGS})\b[^>]*?(?:/>|>.*?</\1\s*>)", re.S | re.I)
+#: A whole block; its body may not contain the same tag (so an unclosed ``<ref>`` stops the search at
+#: the next ``<ref``, keeping the cost linear instead of rescanning the rest of the page each time).
+_TAG_BLOCK = re.compile(rf"<({_DROP_TAGS})\b[^>]*?(?:/>|>[^<]*(?:<(?!/?\1\b)[^<]*)*</\1\s*>)", re.I)
 _TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
 _LINK = re.compile(r"\[\[([^\[\]]*)\]\]([^\W\d_]*)")
-_EXTERNAL = re.compile(r"\[(?:https?:|ftp:)?//[^\s\]]*\s*([^\]]*)\]")
+#: ``[url label]``: the label stays on its line and is short, so a page of unclosed ``[http...``
+#: cannot make the search quadratic.
+_EXTERNAL = re.compile(r"\[(?:https?:|ftp:)?//[^\s\]]*(?:[ \t]+([^\]\n]{0,300}))?\]")
 _URL = re.compile(r"(?:https?|ftp)://[^\s\]|<>]+")
 _HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$", re.M)
 _LIST_MARK = re.compile(r"^[*#:;]+\s*", re.M)
