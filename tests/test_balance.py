@@ -447,3 +447,29 @@ def test_per_image_keeps_at_most_one_text_per_image(coco_captions, metadata_json
     for rel in ("stats.json", "entry_kept.npy", f"shards/{name}.parquet", f"online/{name}.parquet"):
         if rel != "stats.json":
             assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
+
+
+def test_per_image_choice_is_global_across_pool_files(coco_match, tmp_path):
+    """COCO cut in two files mid-image: an image's captions in both files still give one text."""
+    stats = B.balance(coco_match, tmp_path / "b", t=20, seed=0, per_image=True, workers=2, progress=False)
+    online = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "online").glob("*.parquet"))])
+    matched = pd.concat([pd.read_parquet(p, columns=["id"]) for p in sorted((coco_match / "shards").glob("*.parquet"))])
+    assert online["id"].is_unique and len(online) == matched["id"].nunique() == stats["candidates"]
+    manifest = json.loads((coco_match / "manifest.json").read_text())
+    split = [set(pd.read_parquet(s["path"])["image_id"]) for s in manifest["shards"]]
+    assert len(split[0] & split[1]) > 0  # some images really have captions in both files
+    kept = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "shards").glob("*.parquet"))])
+    assert kept["image_id"].is_unique and len(kept) == stats["kept"]
+    assert abs(stats["kept"] - stats["expected"]) < 4 * stats["std"]
+
+
+def test_online_export_lists_every_candidate_with_its_probability(laion_match, laion_counts, tmp_path):
+    B.balance(laion_match, tmp_path / "b", t=11, seed=0, progress=False)
+    sets = matched_sets(laion_match)
+    online = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "online").glob("*.parquet"))])
+    assert online.columns.tolist() == ["shard", "row", "p"]
+    assert set(zip(online["shard"], online["row"])) == set(sets)
+    expected = [python_keep_probability(sets[(s, r)], laion_counts, 11) for s, r in zip(online["shard"], online["row"])]
+    assert np.allclose(online["p"], expected, rtol=0, atol=1e-12)
+    kept = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "shards").glob("*.parquet"))])
+    assert (kept["keep_probability"] > 0).all()
