@@ -65,6 +65,17 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def release_free_memory() -> None:
+    """Give freed heap pages back to the system (glibc), so forked workers do not map them."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def match_shard(task: dict, matcher: Matcher) -> dict:
     """Match one pool file; write ``shards/NAME.parquet`` then its marker. Returns its stats."""
     import pyarrow as pa
@@ -167,6 +178,9 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     todo = [p for p in files if not shard_marker(out, p.name).is_file()]
     rss_before = rss_mb()
     built = Matcher(entries, norm, matcher) if todo else None
+    n_entries = len(entries)
+    del entries  # read again at the end: the workers should not inherit it
+    release_free_memory()
     automaton = {"engine": built.engine if built else None,
                  "build_seconds": round(built.build_seconds, 3) if built else 0.0,
                  "bytes": int(built.nbytes) if built else 0,
@@ -184,6 +198,9 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     finally:
         gc.unfreeze()
     t2 = time.perf_counter()
+    entries = load_metadata(metadata)
+    if len(entries) != n_entries:
+        raise UserError(f"{metadata}: changed during the match; rerun it")
     return finish(out, manifest, entries, automaton=automaton, workers=workers,
                   resumed=len(files) - len(todo), match_seconds=t2 - t1, start=t0)
 
