@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from metadata_builder.cli import main
 from metadata_builder.match.run import match_pools
 from metadata_builder.match_output import MatchOutput
 
@@ -21,10 +22,29 @@ ENTRIES = [str(i) for i in range(100)] + ["a", "the", "man", "dog", "new york", 
                                           "white", "black", "photo", "café", "street", "table"]
 
 
-def _cli(*args):
+class _Result:
+    def __init__(self, returncode, stderr):
+        self.returncode, self.stderr = returncode, stderr
+
+
+@pytest.fixture
+def _cli(capsys):
+    """The CLI's own entry point, in this process (no interpreter start per call)."""
+    def run(*args):
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        return _Result(code, capsys.readouterr().err)
+    return run
+
+
+def test_the_installed_command_reports_one_line(tmp_path, cc3m_tsv):
+    (tmp_path / "metadata.json").write_text('{"not": "a list"}', encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "metadata_builder", *map(str, args)], capture_output=True,
-                          text=True, env=env)
+    r = subprocess.run([sys.executable, "-m", "metadata_builder", "match", str(cc3m_tsv), "--metadata",
+                        str(tmp_path / "metadata.json"), "--out", str(tmp_path / "m")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"metadata-builder: error: {tmp_path / 'metadata.json'}: the metadata is a JSON dict, not a list of strings"]
 
 
 @pytest.fixture
@@ -111,14 +131,14 @@ def _one_line_error(result, *needles):
     return lines[0]
 
 
-def test_missing_column_names_file_and_column(tmp_path, metadata, laion_parquet):
+def test_missing_column_names_file_and_column(tmp_path, metadata, laion_parquet, _cli):
     r = _cli("match", laion_parquet, "--metadata", metadata, "--out", tmp_path / "m", "--text-column", "caption")
     _one_line_error(r, str(laion_parquet), "'caption'", "URL, TEXT")
     r = _cli("match", laion_parquet, "--metadata", metadata, "--out", tmp_path / "m", "--id-column", "key")
     _one_line_error(r, str(laion_parquet), "id column 'key'")
 
 
-def test_unreadable_shard_is_named(tmp_path, metadata, cc3m_tsv):
+def test_unreadable_shard_is_named(tmp_path, metadata, cc3m_tsv, _cli):
     (tmp_path / "pool").mkdir()
     (tmp_path / "pool" / "broken.parquet").write_bytes(b"this is not parquet at all")
     r = _cli("match", tmp_path / "pool", "--metadata", metadata, "--out", tmp_path / "m")
@@ -135,14 +155,14 @@ def test_unreadable_shard_is_named(tmp_path, metadata, cc3m_tsv):
     ('["dog", "cat"', "not valid JSON"),
     (b'["caf\xe9"]', "not valid JSON"),
 ])
-def test_metadata_that_is_not_a_json_list_of_strings(tmp_path, cc3m_tsv, content, problem):
+def test_metadata_that_is_not_a_json_list_of_strings(tmp_path, cc3m_tsv, content, problem, _cli):
     path = tmp_path / "metadata.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     r = _cli("match", cc3m_tsv, "--metadata", path, "--out", tmp_path / "m")
     _one_line_error(r, str(path), problem)
 
 
-def test_missing_pool_and_metadata_files(tmp_path, metadata):
+def test_missing_pool_and_metadata_files(tmp_path, metadata, _cli):
     r = _cli("match", tmp_path / "nope.parquet", "--metadata", metadata, "--out", tmp_path / "m")
     _one_line_error(r, "nope.parquet", "no such file")
     r = _cli("match", metadata, "--metadata", tmp_path / "absent.json", "--out", tmp_path / "m")
