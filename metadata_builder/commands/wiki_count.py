@@ -20,8 +20,8 @@ HELP = "unigram counts, bigram PMI and titles with in-links from Wikipedia XML d
 
 def add_arguments(p):
     p.add_argument("dumps", nargs="+", type=Path, metavar="DUMP",
-                   help="MediaWiki dump(s): .xml, .xml.bz2, .xml.gz, .xml.xz, or a multistream .xml.bz2 "
-                        "with its -index.txt.bz2 beside it (then split into shards by byte range)")
+                   help="MediaWiki dump(s): .xml.bz2, .xml.gz, .xml.xz (one shard each), a multistream .xml.bz2 "
+                        "with its -index.txt.bz2 beside it, or .xml (both split into shards by byte range)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--cleaner", choices=CLEANERS, default="fast",
                    help="wikitext -> text: fast (regex, default) or mwparserfromhell (strip_code, slower reference)")
@@ -29,7 +29,7 @@ def add_arguments(p):
                    help="all: every bigram with pmi and score_v2 (default); pmi30: only PMI >= 30 "
                         "(recipe metaclip-v1; exact shortcut, far less merge work on a full dump)")
     p.add_argument("--shard-mb", type=float, default=64.0,
-                   help="compressed MB of multistream streams per shard (default 64)")
+                   help="MB per shard of a multistream .xml.bz2 (compressed) or a plain .xml (default 64)")
     p.add_argument("--spill-entries", type=int, default=3_000_000,
                    help="a worker writes its counters out past this many keys (bounds its memory; default 3M)")
     p.add_argument("--memory-limit", default="4GB", help="DuckDB memory limit of the merge (default 4GB)")
@@ -41,7 +41,7 @@ def run(args):
     stats = wiki_count(args.dumps, args.out, workers=args.workers, engine=args.engine, cleaner=args.cleaner,
                        shard_mb=args.shard_mb, spill_entries=args.spill_entries,
                        bigram_table=args.bigram_table, memory_limit=args.memory_limit,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, ray_address=getattr(args, "ray_address", None))
     print(f"{stats['pages']:,} pages: {stats['articles']:,} articles, {stats['redirects']:,} redirects, "
           f"{stats['other_namespaces']:,} other namespaces, {stats['skipped']:,} skipped\n"
           f"{stats['tokens']:,} tokens, {stats['distinct_words']:,} words, {stats['bigram_rows']:,} bigrams, "

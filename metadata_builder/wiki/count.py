@@ -372,7 +372,8 @@ def _plan_record(dumps, shards, cleaner) -> dict:
 
 def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", engine: str = "local",
                shard_mb: float = 64.0, spill_entries: int = 3_000_000, bigram_table: str = "all",
-               memory_limit: str = "4GB", progress: bool = True, pmi_min: float = 30.0) -> dict:
+               memory_limit: str = "4GB", progress: bool = True, pmi_min: float = 30.0,
+               ray_address: str | None = None) -> dict:
     """Count a dump (or dump parts) into ``out``; resume finished shards; return the stats dict.
 
     ``pmi_min`` is the PMI floor of ``bigram_table="pmi30"`` (30 in the recipe; tests lower it to
@@ -413,7 +414,7 @@ def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", eng
                       live=engine == "local") as bar:
         shared["progress"] = bar.counts
         for _ in executor.map_tasks(_count_task, todo, shared=shared, workers=workers, engine=engine,
-                                    progress=False):
+                                    progress=False, ray_address=ray_address):
             pass
     count_seconds = time.perf_counter() - count_started
 
