@@ -425,7 +425,7 @@ def _read_pool_rows(shard: dict, rows: np.ndarray, text_column=None, batch_size:
     path = Path(shard["path"])
     fmt = shard.get("format", "parquet")
     if fmt != "parquet":
-        return pa.Table.from_pylist(_text_pool_records(shard, rows, text_column))
+        return _records_table(_text_pool_records(shard, rows, text_column))
     try:
         pool = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
@@ -442,6 +442,25 @@ def _read_pool_rows(shard: dict, rows: np.ndarray, text_column=None, batch_size:
     if pieces:
         return pa.Table.from_batches(pieces)
     return pool.schema_arrow.empty_table()
+
+
+def _records_table(records: list[dict]):
+    """Records with possibly different keys as one table: every key seen, in first-seen order.
+
+    A column whose values arrow cannot type together (a jsonl field that is a number here and a
+    string there) is kept as JSON text.
+    """
+    import pyarrow as pa
+
+    names = list(dict.fromkeys(key for record in records for key in record))
+    columns = {}
+    for name in names:
+        values = [record.get(name) for record in records]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[name] = pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in values])
+    return pa.table(columns) if columns else pa.table({})
 
 
 def _text_pool_records(shard: dict, rows: np.ndarray, text_column) -> list[dict]:

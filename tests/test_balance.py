@@ -473,3 +473,22 @@ def test_online_export_lists_every_candidate_with_its_probability(laion_match, l
     assert np.allclose(online["p"], expected, rtol=0, atol=1e-12)
     kept = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "shards").glob("*.parquet"))])
     assert (kept["keep_probability"] > 0).all()
+
+
+def test_jsonl_pool_keeps_its_fields(laion_parquet, metadata_json, tmp_path):
+    """A jsonl pool (the LAION sample, one object per line, some with an extra key)."""
+    pool = pd.read_parquet(laion_parquet)
+    path = tmp_path / "pool.jsonl"
+    with open(path, "w", encoding="utf-8") as fh:
+        for i, (url, text) in enumerate(zip(pool["URL"], pool["TEXT"])):
+            record = {"url": url, "text": text} | ({"note": i} if i % 1000 == 0 else {})
+            fh.write(json.dumps(record) + "\n")
+    assert run_cli("match", path, "--metadata", metadata_json, "--out", tmp_path / "m", "--workers", 1) == 0
+    counts = np.load(tmp_path / "m" / "entry_counts.npy")
+    stats = B.balance(tmp_path / "m", tmp_path / "b", t=int(counts.max()), seed=0, progress=False)
+    kept = pd.read_parquet(next((tmp_path / "b" / "shards").glob("*.parquet")))
+    assert len(kept) == stats["texts"] == 5_065
+    assert kept.columns.tolist() == ["url", "text", "note", "row", "keep_probability"]
+    assert kept["text"].tolist() == pool["TEXT"].iloc[kept["row"]].tolist()
+    assert kept["url"].tolist() == pool["URL"].iloc[kept["row"]].tolist()
+    assert (kept["note"].dropna() == kept["row"][kept["note"].notna()]).all()
