@@ -290,6 +290,19 @@ def test_truncated_dumps_keep_every_complete_page(truncated_dumps, tmp_path):
         assert "truncated" in cut["reason"]
 
 
+def test_cut_compressed_download_is_reported(wiki_sample, tmp_path):
+    """A .bz2 cut in half (an interrupted download): every complete page, then the cut."""
+    data = wiki_sample.read_bytes()
+    dump = tmp_path / "cut.xml.bz2"
+    dump.write_bytes(data[: len(data) // 2])
+    stats = wiki_count([dump], tmp_path / "out", progress=False)
+    [cut] = stats["cut"]
+    assert stats["pages"] == 99 and cut["last_complete_page"] == "Apollo"
+    assert "compressed data ends early" in cut["reason"]
+    xml = bz2.BZ2Decompressor().decompress(data[: len(data) // 2])  # independent: what is readable
+    assert xml.count(b"</page>") == 99
+
+
 def test_user_errors(tmp_path, wiki_sample, capsys):
     assert cli.main(["wiki-count", str(tmp_path / "nope.xml.bz2"), "--out", str(tmp_path / "o")]) == 2
     assert "no such dump file" in capsys.readouterr().err

@@ -289,6 +289,7 @@ def _page_blobs(chunks: Iterator[bytes], report: ReadReport, shard: Shard) -> It
     buf = bytearray()
     base = 0  # decompressed offset of buf[0]
     reason = None
+    closed = False  # saw </mediawiki> after the last page
     try:
         for chunk in chunks:
             report.bytes += len(chunk)
@@ -297,6 +298,7 @@ def _page_blobs(chunks: Iterator[bytes], report: ReadReport, shard: Shard) -> It
             while True:
                 start = buf.find(b"<page>", pos)
                 if start < 0:
+                    closed = closed or buf.find(b"</mediawiki>", max(0, pos - 16)) >= 0
                     keep = max(pos, len(buf) - 16)  # enough to see a split "<page>" or "</mediawiki>"
                     break
                 stop = buf.find(b"</page>", start)
@@ -313,9 +315,9 @@ def _page_blobs(chunks: Iterator[bytes], report: ReadReport, shard: Shard) -> It
     tail = bytes(buf)
     if reason is None and b"<page>" in tail:
         reason = "the dump ends inside a page (truncated file)"
-    if reason is None and shard.end in (None, os.path.getsize(shard.path)) and b"</mediawiki>" not in tail:
-        if b"<page" in tail or tail.strip():
-            reason = "the dump ends without </mediawiki> (truncated file)"
+    if reason is None and shard.end in (None, os.path.getsize(shard.path)) and not closed \
+            and b"</mediawiki>" not in tail:
+        reason = "the dump ends without </mediawiki> (truncated file)"
     if reason is not None:
         at = tail.find(b"<page>")
         report.cut = Cut(shard.path, shard.name, base + (at if at >= 0 else 0), reason, None)
