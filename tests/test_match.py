@@ -249,8 +249,14 @@ def test_resume_after_a_killed_run_gives_identical_outputs(tmp_path, laion_parqu
     assert stats["shards_resumed"] == done_before - 1 and stats["matches"] == 23696
 
 
-def test_rerun_into_a_folder_of_other_inputs_is_refused(tmp_path, coco_captions, cc3m_tsv, wordnet_metadata):
-    meta_path, _ = wordnet_metadata
-    match_pools([str(coco_captions)], meta_path, tmp_path / "m", progress=False)
-    r = _cli("match", cc3m_tsv, "--metadata", meta_path, "--out", tmp_path / "m")
-    assert r.returncode == 2 and "holds a match of other inputs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+def test_rerun_into_a_folder_of_other_inputs_is_refused(tmp_path, cc3m_tsv, capsys):
+    from metadata_builder.cli import main
+
+    meta = tmp_path / "metadata.json"
+    meta.write_text(json.dumps(SEEDS + ["dog"]), encoding="utf-8")
+    assert main(["match", str(cc3m_tsv), "--metadata", str(meta), "--out", str(tmp_path / "m")]) == 0
+    meta.write_text(json.dumps(SEEDS + ["cat"]), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["match", str(cc3m_tsv), "--metadata", str(meta), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a match of other inputs" in err[0] and str(tmp_path / "m") in err[0]
