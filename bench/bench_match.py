@@ -107,6 +107,26 @@ def baseline_match(automaton, text):
 
 
 # ---- measuring -----------------------------------------------------------------------------------
+def _burn(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def control_speedup(n: int = 8_000_000) -> float:
+    """What 2 processes give over 1 on this machine right now, for a plain CPU loop (no I/O, no memory)."""
+    import multiprocessing as mp
+
+    start = time.perf_counter()
+    _burn(n), _burn(n)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    with mp.get_context("fork").Pool(2) as pool:
+        pool.map(_burn, [n, n])
+    return one / (time.perf_counter() - start)
+
+
 def _tree_memory(pid: int) -> tuple[float, float]:
     import psutil
 
@@ -205,7 +225,9 @@ def main(argv=None):
 
     # the whole command, 1 and 2 workers
     runs = {}
-    for rep in range(args.repeat):  # interleaved, best wall kept: other jobs' load comes and goes
+    controls = []
+    for rep in range(args.repeat):
+        controls.append(control_speedup())  # interleaved, best wall kept: other jobs' load comes and goes
         for workers in (1, 2):
             out = args.work / f"out-{workers}"
             subprocess.run(["rm", "-rf", str(out)], check=True)
@@ -243,6 +265,7 @@ def main(argv=None):
         "speedup_2_vs_1": cmd1["wall"] / cmd2["wall"],
         "speedup_2_vs_1_match_phase": cmd1["stats"]["timings"]["match_seconds"] / cmd2["stats"]["timings"]["match_seconds"],
         "batch_size": args.batch_size, "repeat": args.repeat,
+        "control_speedup_2_vs_1": max(controls),
         "memory_2_vs_1_rss": cmd2["peak_rss_mb"] / cmd1["peak_rss_mb"],
         "memory_2_vs_1_pss": cmd2["peak_pss_mb"] / cmd1["peak_pss_mb"],
         "identical_counts": identical,
@@ -287,6 +310,9 @@ def render(r: dict) -> str:
         f"- 2 workers vs 1 (wall, whole command): **{r['speedup_2_vs_1']:.2f}x**; matching phase only (after "
         f"the one-off build): **{r['speedup_2_vs_1_match_phase']:.2f}x** "
         f"(goal >= 1.6x: {goal(r['speedup_2_vs_1_match_phase'] >= 1.6)}); batches of {r['batch_size']:,} rows",
+        f"- control, measured in the same run: a plain CPU loop in 2 processes vs 1 gets "
+        f"**{r['control_speedup_2_vs_1']:.2f}x** on this machine now (best of {r['repeat']}); "
+        "a value well under 2 means other jobs hold the CPUs and no program can show its parallel speed-up",
         f"- peak memory 2 workers / 1: RSS **{r['memory_2_vs_1_rss']:.2f}x**, PSS **{r['memory_2_vs_1_pss']:.2f}x** "
         f"(goal <= 1.5x: {goal(r['memory_2_vs_1_pss'] <= 1.5)}; PSS counts copy-on-write pages once, RSS in every process)",
         f"- matcher built once per run: {c1['automaton']['build_seconds']:.1f} s, "
