@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import bz2
 import functools
-import gzip
 import lzma
 import os
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import UserError
 
-CHUNK = 1 << 20  # bytes read or decompressed at a time
+CHUNK = 1 << 20  # bytes of an uncompressed file read at a time
+RAW_CHUNK = 1 << 18  # compressed bytes fed to a decompressor at a time (its output: a few MB at most)
 #: Canonical names that work in every wiki, whatever the local names in <siteinfo>.
 CANONICAL = {6: ["File", "Image"], 14: ["Category"], -2: ["Media"]}
 
@@ -152,35 +153,31 @@ def stream_offsets(index: str | os.PathLike) -> list[int]:
     return offsets
 
 
-def _open_stream(raw):
-    """Decompressing reader over an open binary file ``raw`` (format from its name)."""
-    name = str(raw.name)
+def _decompressor(path: str):
+    """A factory of incremental decompressors for the file's format, or None (uncompressed)."""
+    name = str(path)
     if name.endswith(".bz2"):
-        return bz2.BZ2File(raw)
+        return bz2.BZ2Decompressor
     if name.endswith(".xz"):
-        return lzma.LZMAFile(raw)
+        return lzma.LZMADecompressor
     if name.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw)
-    return raw
+        return lambda: zlib.decompressobj(wbits=31)
+    return None
 
 
-def _file_chunks(path: str, on_progress=None) -> Iterator[bytes]:
-    """Decompressed chunks of a whole file; ``on_progress(compressed bytes read)`` after each."""
-    with open(path, "rb") as raw, _open_stream(raw) as f:
-        while chunk := f.read(CHUNK):
-            if on_progress is not None:
-                on_progress(raw.tell())
-            yield chunk
+def _compressed_chunks(path: str, start: int, end: int, make, on_progress=None) -> Iterator[bytes]:
+    """Decompress bytes [start, end) of ``path``: one or more concatenated streams.
 
-
-def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
-    """Decompress the concatenated bz2 streams in bytes [start, end) of ``path``."""
+    Everything that can be decompressed is yielded before an ``EOFError`` reports a stream cut short
+    (a file-like reader such as ``bz2.BZ2File`` would drop its last buffered part), so a cut
+    download still gives every complete page.
+    """
     with open(path, "rb") as f:
         f.seek(start)
         left = end - start
-        decomp, fed = bz2.BZ2Decompressor(), False
+        decomp, fed = make(), False
         while left > 0:
-            data = f.read(min(CHUNK, left))
+            data = f.read(min(RAW_CHUNK, left))
             if not data:
                 break
             left -= len(data)
@@ -193,11 +190,24 @@ def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> It
                     yield out
                 if decomp.eof:
                     data = decomp.unused_data
-                    decomp, fed = bz2.BZ2Decompressor(), False
+                    decomp, fed = make(), False
                 else:
                     data = b""
         if fed and not decomp.eof:
-            raise EOFError("compressed data ended before the end of a bz2 stream")
+            raise EOFError("compressed data ended before the end of a stream")
+
+
+def _file_chunks(path: str, on_progress=None) -> Iterator[bytes]:
+    """Decompressed chunks of a whole file; ``on_progress(compressed bytes read)`` after each."""
+    make = _decompressor(path)
+    if make is None:
+        return _plain_chunks(path, 0, os.path.getsize(path), on_progress)
+    return _compressed_chunks(path, 0, os.path.getsize(path), make, on_progress)
+
+
+def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
+    """Decompress the concatenated bz2 streams in bytes [start, end) of ``path``."""
+    return _compressed_chunks(path, start, end, bz2.BZ2Decompressor, on_progress)
 
 
 def _plain_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
