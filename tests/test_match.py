@@ -114,6 +114,11 @@ def test_edge_cases_match_the_reference_and_spec(engine):
     got = sets_from(*m.match_texts(EDGE_TEXTS), len(EDGE_TEXTS))
     ref = Reference(entries)
     assert got == [ref.match(t) for t in EDGE_TEXTS]
+    import pyarrow as pa  # the parquet path: one arrow array (a NUL inside a text forces text by text)
+
+    assert sets_from(*m.match_arrow(pa.array(EDGE_TEXTS, pa.string())), len(EDGE_TEXTS)) == got
+    no_nul = [t for t in EDGE_TEXTS if t is None or "\x00" not in t]
+    assert sets_from(*m.match_arrow(pa.array(no_nul, pa.string())), len(no_nul)) == [ref.match(t) for t in no_nul]
     named = [{entries[i] for i in s} for s in got]
     by_text = dict(zip(map(repr, EDGE_TEXTS), named))
     assert by_text[repr("Dog's dog")] == {"dog"}  # Dog's does not match Dog nor dog

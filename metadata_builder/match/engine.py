@@ -285,7 +285,7 @@ class Matcher:
         joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array([0, n], pa.int64()), filled), pa.scalar("\x00", pa.large_string()))
         raw = joined[0].as_buffer().to_pybytes() if joined[0].is_valid else b""
         if raw.count(SEP) != n - 1:  # a text holds a NUL itself: separators would be ambiguous
-            return self.match_encoded(filled.to_pylist(), null)
+            return self.match_encoded(filled.cast(pa.large_binary()).to_pylist(), null)
         return self._match_raw(raw, n, null)
 
     def match_encoded(self, encoded: list[bytes], null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
