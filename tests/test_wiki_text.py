@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from metadata_builder.wiki.cleaner import clean_fast, clean_mwparserfromhell
 from metadata_builder.wiki.dump import ReadReport, Siteinfo, iter_pages, plan_shards
 from metadata_builder.wiki.tokens import ShardCounts, is_word, runs, unigram_tokens
@@ -60,6 +62,7 @@ def _counts(pages, clean, info):
     return counts
 
 
+@pytest.mark.slow  # mwparserfromhell needs ~9 s of CPU for the 106 articles
 def test_fast_cleaner_against_mwparserfromhell_on_the_sample(wiki_sample):
     """Measured gap between the two cleaners (reported in README "Wikipedia sources")."""
     [shard] = plan_shards([wiki_sample], 1 << 26)
