@@ -390,7 +390,8 @@ def write_multistream(source: str | os.PathLike, out: str | os.PathLike, *, page
     The layout is Wikimedia's: the header (``<mediawiki>`` + ``<siteinfo>``) is stream 0, then one
     bz2 stream per ``pages_per_stream`` pages, then ``</mediawiki>``; the index has one line
     ``offset:page_id:title`` per page. ``repeat`` writes the pages that many times (a big dump made
-    of real pages, page ids and titles repeated).
+    of real pages, page ids and titles repeated); each stream is compressed once and written
+    ``repeat`` times, so a 1 GB dump takes seconds.
     """
     from html import unescape
 
@@ -407,25 +408,28 @@ def write_multistream(source: str | os.PathLike, out: str | os.PathLike, *, page
     header = bytes(header[: header.find(b"<page>")])
     title_re = re.compile(rb"<title>(.*?)</title>", re.S)
     id_re = re.compile(rb"<id>(\d+)</id>")
+    streams: list[tuple[bytes, list[str]]] = []  # compressed once, written ``repeat`` times
+    batch: list[bytes] = []
+
+    def close_stream():
+        keys = [f"{int(id_re.search(b).group(1))}:{unescape(title_re.search(b).group(1).decode('utf-8'))}"
+                for b in batch]
+        streams.append((bz2.compress(b"  " + b"\n  ".join(batch) + b"\n"), keys))
+        batch.clear()
+
+    source_shard = Shard(str(source), 0, siteinfo=None)
+    for _offset, blob in _page_blobs(_file_chunks(str(source)), ReadReport(), source_shard):
+        if len(batch) == pages_per_stream:
+            close_stream()
+        batch.append(blob)
+    if batch:
+        close_stream()
     with open(out, "wb") as f, bz2.open(index, "wt", encoding="utf-8") as idx:
         f.write(bz2.compress(header))
         for _ in range(repeat):
-            report = ReadReport()
-            batch: list[bytes] = []
-
-            def flush():
+            for data, keys in streams:
                 offset = f.tell()
-                for blob in batch:
-                    title = unescape(title_re.search(blob).group(1).decode("utf-8"))
-                    idx.write(f"{offset}:{int(id_re.search(blob).group(1))}:{title}\n")
-                f.write(bz2.compress(b"  " + b"\n  ".join(batch) + b"\n"))
-                batch.clear()
-
-            for _offset, blob in _page_blobs(_file_chunks(str(source)), report, Shard(str(source), 0)):
-                batch.append(blob)
-                if len(batch) == pages_per_stream:
-                    flush()
-            if batch:
-                flush()
+                idx.write("".join(f"{offset}:{key}\n" for key in keys))
+                f.write(data)
         f.write(bz2.compress(b"</mediawiki>\n"))
     return out
