@@ -31,15 +31,17 @@ metadata: setup
 	@echo "sources: $(BUILD)/wordnet.parquet $(BUILD)/wiki/{unigrams,bigrams,titles}.parquet $(BUILD)/wiki/stats.json"
 
 # Analysis report: match + balance (6% tail share) + report.html on POOL (default: image captions and
-# alt texts of the embedded Wikipedia sample); builds the metadata first when it is missing.
+# alt texts of the embedded Wikipedia sample); builds the metadata first when it is missing. Each pool
+# gets its own folder build/report-NAME/{match,balanced,report}, so reruns resume.
 POOL        ?=
 TEXT_COLUMN ?=
+REPORT_DIR  ?= $(BUILD)/report-$(if $(POOL),$(basename $(notdir $(firstword $(POOL)))),captions)
 report: setup
 	@test -f $(BUILD)/metadata.parquet || $(MAKE) --no-print-directory metadata
 	$(if $(POOL),,$(MB) wiki-captions --out $(BUILD)/captions.parquet --no-progress)
-	$(MB) match $(or $(POOL),$(BUILD)/captions.parquet) --metadata $(BUILD)/metadata.json $(if $(TEXT_COLUMN),--text-column $(TEXT_COLUMN)) --out $(BUILD)/match
-	$(MB) balance $(BUILD)/match --tail-share 0.06 --out $(BUILD)/balanced
-	$(MB) report $(BUILD)/match --metadata $(BUILD)/metadata.parquet --balanced $(BUILD)/balanced --out $(BUILD)/report
+	$(MB) match $(or $(POOL),$(BUILD)/captions.parquet) --metadata $(BUILD)/metadata.json $(if $(TEXT_COLUMN),--text-column $(TEXT_COLUMN)) --out $(REPORT_DIR)/match
+	$(MB) balance $(REPORT_DIR)/match --tail-share 0.06 --out $(REPORT_DIR)/balanced
+	$(MB) report $(REPORT_DIR)/match --metadata $(BUILD)/metadata.parquet --balanced $(REPORT_DIR)/balanced --out $(REPORT_DIR)/report
 
 test:
 	@EXTRAS=dev,ray bash scripts/setup.sh --wordnet31
