@@ -581,6 +581,8 @@ def _image_ids(task, shared_args) -> "object":
     import pandas as pd
     import pyarrow as pa
 
+    from .match_output import text_key
+
     match_dir, seed, image_column, shards, text_column = shared_args
     shard = shards[task[0]]
     name = shard["name"]
@@ -595,7 +597,11 @@ def _image_ids(task, shared_args) -> "object":
                             "give the column that identifies the image with --image-column")
         images = pool[image_column]
     images = pa.chunked_array([images] if isinstance(images, pa.Array) else images.chunks, images.type)
-    return pd.DataFrame({"image": images.cast(pa.string()).to_pandas(), "score": choice_scores(text_keys(seed, name, rows)),
+    images = images.cast(pa.string()).to_pandas()
+    missing = images.isna().to_numpy()
+    if missing.any():  # a text without an image id is its own image
+        images[missing] = ["\0" + text_key(name, r) for r in rows[missing]]
+    return pd.DataFrame({"image": images, "score": choice_scores(text_keys(seed, name, rows)),
                          "row": rows})
 
 
@@ -607,7 +613,8 @@ def choose_one_text_per_image(match, seed: int, image_column: str | None = None,
     ``id`` column when ``image_column`` is None. Each text gets a score from the same counter-based
     hash as the draws (``mix64(text_key ^ CHOICE_DOMAIN)``); the image's text with the smallest
     score wins (ties, which need a 64-bit collision, go to the first shard and row). Images
-    spanning several shards are handled: the choice is global. Memory: one row per matched text.
+    spanning several shards are handled: the choice is global. A text without an image id (null)
+    is its own image. Memory: one row per matched text.
 
     Returns ``{shard name: sorted rows chosen}``.
     """
