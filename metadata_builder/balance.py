@@ -172,7 +172,7 @@ def keep_probabilities(entry_ids_lists, counts, t) -> np.ndarray:
 # --------------------------------------------------------------------------- expected size
 
 
-def expected_size_flat(offsets, ids, counts, ts, *, poly_below: int = 13) -> tuple[np.ndarray, np.ndarray]:
+def expected_size_flat(offsets, ids, counts, ts, *, poly_below: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact mean and variance of the curated size for each t in ``ts``, from flattened ids.
 
     The texts are kept independently, so the size is a sum of Bernoulli(P_i):
@@ -189,10 +189,15 @@ def expected_size_flat(offsets, ids, counts, ts, *, poly_below: int = 13) -> tup
       number of texts. Longer texts (few) multiply their factors directly for each t.
 
     Rounding: the polynomial terms of an active text are bounded by binomial coefficients
-    (``t x_e < 1``), so the absolute error is about ``4^k * 2^-53`` per text: below 1e-8 for
-    ``k < 13``, far below one text on any pool.
+    (``t x_e < 1``), so the absolute error per text is about ``2^k * 2^-53`` for the expectation
+    (1e-10 at k = 20) and ``4^k * 2^-53`` for the variance (1e-4 at k = 20, in the worst case where
+    every count is just above t). ``poly_below`` (default: 21, lowered for huge counts) also keeps
+    every power ``t^j`` and coefficient (``~ x^j``, ``j < 2 k``) inside float64's range.
     """
     counts = _as_counts(counts)
+    if poly_below is None:
+        largest = max(float(counts.max()) if counts.size else 1.0, 2.0)
+        poly_below = int(max(2, min(21, 300 / (2 * np.log10(largest)))))
     ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
     if (ts <= 0).any():
         raise UserError("every t must be > 0")

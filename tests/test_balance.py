@@ -258,6 +258,11 @@ def test_expected_size_is_the_sum_of_keep_probabilities(laion_match, laion_count
     long_way = B.expected_size_flat(offsets, ids, laion_counts, ts, poly_below=1)
     assert np.allclose(long_way[0], table["expected"], rtol=1e-12)
     assert np.allclose(long_way[1], table["variance"], rtol=1e-9)
+    # only t / count matters: counts x 1e9 (the polynomial degree then drops to stay in float64's
+    # range) give the same sizes
+    huge = B.expected_size_flat(offsets, ids, laion_counts * np.uint64(10**9), np.array(ts) * 1e9)
+    assert np.allclose(huge[0], table["expected"], rtol=1e-12)
+    assert np.allclose(huge[1], table["variance"], rtol=1e-9)
 
 
 # --------------------------------------------------------------------------- sampling
