@@ -37,11 +37,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from . import storage
 from .errors import UserError
 
 # --------------------------------------------------------------------------- tail share and t
@@ -278,15 +278,13 @@ def _match_output(match):
 
 def read_entry_ids(match, name: str, columns: Sequence[str] = ("row", "entry_ids")):
     """One shard of a match folder as a pyarrow table (fast path for ``entry_ids`` lists)."""
-    import pyarrow.parquet as pq
-
     from .match_output import shard_marker, shard_parquet
 
     match = _match_output(match)
-    if not shard_marker(match.path, name).is_file():
+    if not storage.is_file(shard_marker(match.path, name)):
         raise UserError(f"{shard_marker(match.path, name)}: missing; shard {name} did not finish "
                         "(rerun the match to resume)")
-    return pq.read_table(shard_parquet(match.path, name), columns=list(columns))
+    return storage.read_table(shard_parquet(match.path, name), columns=list(columns))
 
 
 def _expected_shard(task, shared):
@@ -425,15 +423,14 @@ def _read_pool_rows(shard: dict, rows: np.ndarray, text_column=None, batch_size:
     txt a ``text`` column, COCO each annotation's keys.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path = Path(shard["path"])
+    path = storage.canonical(shard["path"])
     fmt = shard.get("format", "parquet")
     if fmt != "parquet":
         return _records_table(_text_pool_records(shard, rows, text_column))
     try:
-        pool = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as exc:
+        pool = storage.parquet_file(path)
+    except (OSError, pa.ArrowException, UserError) as exc:
         raise UserError(f"{path}: cannot read the pool file the match used ({exc})") from None
     if pool.metadata.num_rows != shard.get("rows", pool.metadata.num_rows):
         raise UserError(f"{path}: has {pool.metadata.num_rows} rows, the match saw {shard['rows']}; "
@@ -519,9 +516,12 @@ def _text_pool_records(shard: dict, rows: np.ndarray, text_column) -> list[dict]
 
 
 def _paths(out_dir, name):
-    out = Path(out_dir)
-    return {"subset": out / "shards" / f"{name}.parquet", "entries": out / "shards" / f"{name}.entries.npz",
-            "marker": out / "shards" / f"{name}.done.json", "online": out / "online" / f"{name}.parquet"}
+    """A shard's outputs: Paths in a local folder, URL strings on object storage."""
+    under = storage.under
+    return {"subset": under(out_dir, "shards", f"{name}.parquet"),
+            "entries": under(out_dir, "shards", f"{name}.entries.npz"),
+            "marker": under(out_dir, "shards", f"{name}.done.json"),
+            "online": under(out_dir, "online", f"{name}.parquet")}
 
 
 def _balance_shard(shard: dict, shared: _Shared) -> dict:
@@ -529,13 +529,11 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from . import atomic
-
     name = shard["name"]
     paths = _paths(shared.out_dir, name)
-    if paths["marker"].is_file():
-        done = json.loads(paths["marker"].read_text(encoding="utf-8"))
-        if done.get("config") == shared.config and paths["entries"].is_file():
+    if storage.is_file(paths["marker"]):
+        done = json.loads(storage.read_text(paths["marker"]))
+        if done.get("config") == shared.config and storage.is_file(paths["entries"]):
             return done  # finished by an earlier run with the same settings
     columns = ["row", "entry_ids"] + (["id"] if shared.has_id else [])
     table = read_entry_ids(shared.match_dir, name, columns)
@@ -555,7 +553,7 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
               "row": pa.array(rows[candidates]), "p": pa.array(probability[candidates])}
     if shared.has_id:
         online["id"] = table["id"].filter(pa.array(candidates))
-    with atomic.atomic_path(paths["online"]) as tmp:
+    with storage.atomic_local_path(paths["online"]) as tmp:  # a URL: written locally, then uploaded
         pq.write_table(pa.table({k: online[k] for k in ("shard", "row", "id", "p") if k in online}), tmp)
 
     # the curated subset: the pool's own columns, plus the row and its keep probability
@@ -563,7 +561,7 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
     extra = {ROW_COLUMN: pa.array(rows[kept]), P_COLUMN: pa.array(probability[kept])}
     for column, values in extra.items():
         subset = subset.append_column(column if column not in subset.column_names else f"{column}_balance", values)
-    with atomic.atomic_path(paths["subset"]) as tmp:
+    with storage.atomic_local_path(paths["subset"]) as tmp:
         pq.write_table(subset, tmp)
 
     # per entry: texts kept, and texts expected kept (sum of P over the texts containing it)
@@ -571,13 +569,13 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
     present, inverse = np.unique(ids, return_inverse=True)
     kept_per_entry = np.bincount(inverse, weights=np.repeat(kept, lengths), minlength=len(present))
     expected_per_entry = np.bincount(inverse, weights=np.repeat(probability, lengths), minlength=len(present))
-    with atomic.atomic_path(paths["entries"]) as tmp:
+    with storage.atomic_local_path(paths["entries"]) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, ids=present, kept=kept_per_entry.astype(np.uint64), expected=expected_per_entry)
     done = {"shard": name, "texts": int(len(rows)), "candidates": int(candidates.sum()), "kept": int(kept.sum()),
             "expected": float(probability.sum()), "variance": float((probability * (1 - probability)).sum()),
             "config": shared.config}
-    atomic.write_text(paths["marker"], json.dumps(done, indent=1) + "\n")
+    storage.write_text(paths["marker"], json.dumps(done, indent=1) + "\n")  # last: the shard is complete
     return done
 
 
@@ -629,7 +627,7 @@ def choose_one_text_per_image(match, seed: int, image_column: str | None = None,
 
     match = _match_output(match)
     if image_column is None and not match.manifest.get("id_column"):
-        raise UserError(f"{match.path / 'manifest.json'}: the match has no id column, so images are unknown; "
+        raise UserError(f"{storage.under(match.path, 'manifest.json')}: the match has no id column, so images are unknown; "
                         "give --image-column (e.g. URL) or rerun match with --id-column")
     shards = match.shards
     tasks = [(i, s["name"]) for i, s in enumerate(shards)]
@@ -688,10 +686,10 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     Shards already finished with the same settings are kept (resume); stats are added in manifest
     order, so they do not depend on the worker count.
     """
-    from . import atomic
     from .executor import map_tasks
 
     match = _match_output(match_dir)
+    out_dir = storage.canonical(out_dir)
     counts = match.counts
     if (t is None) == (tail_share_target is None):
         raise UserError("give exactly one of --t and --tail-share")
@@ -722,10 +720,10 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     totals = {"texts": 0, "candidates": 0, "kept": 0, "expected": 0.0, "variance": 0.0}
     for shard in match.shards:
         paths = _paths(out_dir, shard["name"])
-        done = json.loads(paths["marker"].read_text(encoding="utf-8"))
+        done = json.loads(storage.read_text(paths["marker"]))
         for key in totals:
             totals[key] += done[key]
-        with np.load(paths["entries"]) as entries:
+        with storage.load_numpy(paths["entries"]) as entries:
             entry_kept[entries["ids"]] += entries["kept"]
             entry_expected[entries["ids"]] += entries["expected"]
     std = float(np.sqrt(totals["variance"]))
@@ -736,12 +734,11 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
              "entries": n, "tail_entries": int(((counts > 0) & (counts <= t)).sum()),
              **_head_excess(counts, entry_expected, entry_kept.astype(np.float64), t),
              "match_dir": str(match.path)}
-    out = Path(out_dir)
-    with atomic.atomic_path(out / "entry_kept.npy") as tmp:
+    with storage.atomic_local_path(storage.under(out_dir, "entry_kept.npy")) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, entry_kept)
-    with atomic.atomic_path(out / "entry_expected_kept.npy") as tmp:
+    with storage.atomic_local_path(storage.under(out_dir, "entry_expected_kept.npy")) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, entry_expected)
-    atomic.write_text(out / "stats.json", json.dumps(stats, indent=1) + "\n")
+    storage.write_text(storage.under(out_dir, "stats.json"), json.dumps(stats, indent=1) + "\n")
     return stats

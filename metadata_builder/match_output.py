@@ -29,6 +29,7 @@ from typing import Iterator
 
 import numpy as np
 
+from . import storage
 from .errors import UserError
 
 FORMAT_VERSION = 1
@@ -44,12 +45,13 @@ def text_key(shard_name: str, row: int) -> str:
     return f"{shard_name}:{int(row)}"
 
 
-def shard_parquet(out_dir: str | Path, name: str) -> Path:
-    return Path(out_dir) / "shards" / f"{name}.parquet"
+def shard_parquet(out_dir: str | Path, name: str) -> Path | str:
+    """``DIR/shards/NAME.parquet``: a Path for a local folder, a URL string for object storage."""
+    return storage.under(out_dir, "shards", f"{name}.parquet")
 
 
-def shard_marker(out_dir: str | Path, name: str) -> Path:
-    return Path(out_dir) / "shards" / f"{name}.done.json"
+def shard_marker(out_dir: str | Path, name: str) -> Path | str:
+    return storage.under(out_dir, "shards", f"{name}.done.json")
 
 
 class MatchOutput:
@@ -57,17 +59,18 @@ class MatchOutput:
 
     Parameters
     ----------
-    path : the ``--out`` folder of ``metadata-builder match``.
+    path : the ``--out`` folder of ``metadata-builder match``: a local folder (``self.path`` is a
+        Path) or a URL such as ``s3://bucket/match`` (``self.path`` is that string).
     """
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        manifest = self.path / "manifest.json"
-        if not manifest.is_file():
+        self.path = storage.under(path)
+        manifest = storage.under(self.path, "manifest.json")
+        if not storage.is_file(manifest):
             raise UserError(f"{manifest}: missing; {self.path} is not a match folder "
                             "(run 'metadata-builder match ... --out DIR' first)")
         try:
-            self.manifest: dict = json.loads(manifest.read_text(encoding="utf-8"))
+            self.manifest: dict = json.loads(storage.read_text(manifest))
         except (OSError, ValueError) as exc:
             raise UserError(f"{manifest}: unreadable ({exc}); rerun the match") from None
         if self.manifest.get("format_version") != FORMAT_VERSION:
@@ -89,17 +92,17 @@ class MatchOutput:
     @cached_property
     def counts(self) -> np.ndarray:
         """uint64 array: ``counts[e]`` = number of texts whose matched set contains entry ``e``."""
-        path = self.path / "entry_counts.npy"
-        if not path.is_file():
+        path = storage.under(self.path, "entry_counts.npy")
+        if not storage.is_file(path):
             raise UserError(f"{path}: missing; the match run did not finish (rerun it to resume)")
-        return np.load(path).astype(np.uint64, copy=False)
+        return storage.load_numpy(path).astype(np.uint64, copy=False)
 
     @cached_property
     def entries(self) -> list[str]:
         """The metadata entries (id = index), read from the file the manifest names."""
-        path = Path(self.manifest["metadata"]["path"])
+        path = self.manifest["metadata"]["path"]
         try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
+            entries = json.loads(storage.read_text(path))
         except (OSError, ValueError) as exc:
             raise UserError(f"{path}: cannot read the metadata this match used ({exc})") from None
         if len(entries) != self.n_entries:
@@ -109,10 +112,10 @@ class MatchOutput:
 
     @cached_property
     def stats(self) -> dict:
-        return json.loads((self.path / "stats.json").read_text(encoding="utf-8"))
+        return json.loads(storage.read_text(storage.under(self.path, "stats.json")))
 
     def is_complete(self, name: str) -> bool:
-        return shard_marker(self.path, name).is_file()
+        return storage.is_file(shard_marker(self.path, name))
 
     def read_shard(self, name: str, columns: list[str] | None = None):
         """One shard's matched texts as a DataFrame (``row``, [``id``], ``entry_ids``)."""
@@ -121,7 +124,10 @@ class MatchOutput:
         if not self.is_complete(name):
             raise UserError(f"{shard_marker(self.path, name)}: missing; shard {name} did not finish "
                             "(rerun the match to resume)")
-        return pd.read_parquet(shard_parquet(self.path, name), columns=columns)
+        path = shard_parquet(self.path, name)
+        if storage.is_local(path):
+            return pd.read_parquet(path, columns=columns)
+        return storage.read_parquet(path, columns=columns)
 
     def iter_shards(self, columns: list[str] | None = None) -> Iterator[tuple[dict, "object"]]:
         """Yield ``(shard_dict, DataFrame)`` for every shard, in manifest order."""

@@ -28,11 +28,13 @@ import io
 import json
 import lzma
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import storage
 from .errors import UserError
 
 FORMATS = ("parquet", "jsonl", "tsv", "csv", "txt", "coco")
@@ -90,10 +92,17 @@ def _stem(path: str) -> str:
 
 
 def expand_pools(specs: list[str], fmt: str = "auto") -> list[PoolFile]:
-    """Files, folders and globs -> sorted distinct pool files with stable shard names."""
+    """Files, folders and globs -> sorted distinct pool files with stable shard names.
+
+    Each may be a local path or an fsspec URL (``s3://bucket/pool/*.parquet``, ``gs://...``):
+    remote files keep their URL, ``file://`` URLs become plain local paths.
+    """
     files: set[str] = set()
     for spec in specs:
-        spec = os.fspath(spec)
+        spec = storage.canonical(spec)
+        if not storage.is_local(spec):
+            files.update(_expand_remote(spec, fmt))
+            continue
         if any(ch in spec for ch in "*?["):
             found = [f for f in glob.glob(spec, recursive=True) if os.path.isfile(f)]
             if not found:
@@ -113,6 +122,25 @@ def expand_pools(specs: list[str], fmt: str = "auto") -> list[PoolFile]:
             for i, p in enumerate(ordered)]
 
 
+def _expand_remote(spec: str, fmt: str) -> list[str]:
+    """The files of a remote file, folder (prefix) or glob, as URLs."""
+    fs, inner = storage.filesystem(spec)
+    if any(ch in inner for ch in "*?["):
+        found = [f for f in fs.glob(inner) if fs.isfile(f)]
+        if not found:
+            raise UserError(f"{spec}: the pattern matches no file; check the path")
+    elif fs.isdir(inner):
+        found = [f for f in fs.find(inner) if not posixpath.basename(f).startswith(".")
+                 and (fmt != "auto" or _known(posixpath.basename(f)))]
+        if not found:
+            raise UserError(f"{spec}: folder holds no pool file ({', '.join(sorted(_EXTENSIONS))})")
+    elif fs.isfile(inner):
+        found = [inner]
+    else:
+        raise UserError(f"{spec}: no such file or folder; check the pool path")
+    return [fs.unstrip_protocol(f) for f in found]
+
+
 def _known(name: str) -> bool:
     try:
         detect_format(name)
@@ -122,6 +150,8 @@ def _known(name: str) -> bool:
 
 
 def _open_binary(path: str):
+    if not storage.is_local(path):  # a URL: fsspec's file object, decompressed by extension
+        return storage.open_file(path, "rb", compression="infer")
     opener = _OPENERS.get(Path(path).suffix.lower(), open)
     try:
         return opener(path, "rb")
@@ -162,10 +192,8 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None) -> Poo
     """Check the columns exist before any work starts; resolve the text column and header."""
     path = pool.path
     if pool.format == "parquet":
-        import pyarrow.parquet as pq
-
         try:
-            names = pq.ParquetFile(path).schema_arrow.names
+            names = storage.parquet_file(path).schema_arrow.names
         except Exception as exc:  # noqa: BLE001 - any reader failure names the file
             raise UserError(f"{path}: not a readable parquet file ({type(exc).__name__}: {exc}); "
                             "check or remove the shard") from None
@@ -226,11 +254,10 @@ def read_batches(pool: PoolFile, id_column: str | None = None, batch_size: int =
 def _parquet(pool: PoolFile, id_column, batch_size):
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     columns = [pool.text_column] + ([id_column] if id_column else [])
     try:
-        batches = pq.ParquetFile(pool.path).iter_batches(batch_size=batch_size, columns=columns)
+        batches = storage.parquet_file(pool.path).iter_batches(batch_size=batch_size, columns=columns)
         row = 0
         for rb in batches:
             text = rb.column(0)

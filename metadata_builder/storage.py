@@ -244,3 +244,66 @@ def is_done(output: str | os.PathLike) -> bool:
     """Whether ``output`` was completed by an earlier run (its marker exists)."""
     return exists(marker_path(output))
 
+
+
+# --- one code path for local folders and URLs ---------------------------------------------------
+
+def canonical(path: str | os.PathLike) -> str:
+    """``path`` as the commands keep it: a ``file://`` URL becomes its plain local path (so it takes
+    the local fast path and its outputs are byte-identical to a plain path's); other URLs are kept."""
+    path = os.fspath(path)
+    return local_path(path) if is_local(path) else path
+
+
+def under(base: str | os.PathLike, *parts: str):
+    """``base/part/...``: a :class:`~pathlib.Path` for a local ``base`` (as before), a URL string otherwise."""
+    base = canonical(base)
+    if is_local(base):
+        return Path(base).joinpath(*parts)
+    return posixpath.join(base.rstrip("/"), *parts)
+
+
+def is_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an existing file (local or remote)."""
+    path = canonical(path)
+    if is_local(path):
+        return os.path.isfile(path)
+    fs, inner = filesystem(path)
+    return fs.isfile(inner)
+
+
+def parquet_file(path: str | os.PathLike):
+    """A :class:`pyarrow.parquet.ParquetFile` of a local path or URL (remote: read by range through
+    an fsspec file object, only the footer and the column chunks asked for are fetched)."""
+    import pyarrow.parquet as pq
+
+    path = canonical(path)
+    if is_local(path):
+        return pq.ParquetFile(path)
+    return pq.ParquetFile(open_file(path, "rb"))
+
+
+def read_table(path: str | os.PathLike, columns=None):
+    """A parquet file as a pyarrow table (local or remote)."""
+    import pyarrow.parquet as pq
+
+    path = canonical(path)
+    if is_local(path):
+        return pq.read_table(path, columns=columns)
+    with open_file(path, "rb") as handle:
+        return pq.read_table(handle, columns=columns)
+
+
+def load_numpy(path: str | os.PathLike):
+    """``np.load`` of a local path or URL (``.npy`` array or ``.npz`` archive, read whole)."""
+    import numpy as np
+
+    path = canonical(path)
+    if is_local(path):
+        return np.load(path)
+    return np.load(io.BytesIO(read_bytes(path)))
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    with open_file(path, "rb") as handle:
+        return handle.read()

@@ -8,7 +8,6 @@ for any worker count or shard order, and the same seed gives byte-identical outp
 deviation for each t without sampling.
 """
 
-from pathlib import Path
 
 from .. import balance as B
 from ..executor import add_executor_arguments
@@ -18,7 +17,7 @@ HELP = "curate a matched pool: per-entry cap t (Algorithm 1), reproducible draws
 
 
 def add_arguments(p):
-    p.add_argument("match_dir", type=Path, help="output folder of 'metadata-builder match'")
+    p.add_argument("match_dir", help="output folder of 'metadata-builder match' (a path or URL)")
     cap = p.add_mutually_exclusive_group(required=True)
     cap.add_argument("--t", type=int, help="per-entry cap t (the 400M set used 20000)")
     cap.add_argument("--tail-share", type=float,
@@ -30,7 +29,7 @@ def add_arguments(p):
                                           "(default: the match's --id-column)")
     p.add_argument("--expected-only", type=int, nargs="*", metavar="T",
                    help="print expected size and std for these t values (and the chosen t) and write nothing")
-    p.add_argument("--out", type=Path, help="output folder (required unless --expected-only)")
+    p.add_argument("--out", help="output folder, local or a URL such as s3://bucket/balanced (required unless --expected-only)")
     add_executor_arguments(p)
 
 

@@ -5,7 +5,6 @@ stats.json, manifest.json) is all that ``balance`` and the analyses need. A kill
 rerun the same command.
 """
 
-from pathlib import Path
 
 from .. import executor
 from ..match.engine import ENGINES
@@ -18,9 +17,9 @@ HELP = "sub-string match alt-text pools against the metadata (entry counts, matc
 
 
 def add_arguments(p):
-    p.add_argument("pools", nargs="+", metavar="POOL", help="pool files, folders or globs")
-    p.add_argument("--metadata", required=True, type=Path, help="metadata.json (a JSON list of strings)")
-    p.add_argument("--out", required=True, type=Path, help="output folder (resumed when it exists)")
+    p.add_argument("pools", nargs="+", metavar="POOL", help="pool files, folders or globs; local or URLs (s3://, gs://, file://)")
+    p.add_argument("--metadata", required=True, help="metadata.json (a JSON list of strings; a path or URL)")
+    p.add_argument("--out", required=True, help="output folder, local or a URL such as s3://bucket/match (resumed when it exists)")
     p.add_argument("--text-column", help="text column name, or a column number for tsv/csv without header "
                                          "(default: the first of TEXT, text, caption, ...; column 0 without header)")
     p.add_argument("--id-column", help="a column kept beside the row number in the outputs")

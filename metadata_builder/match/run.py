@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import atomic, executor
+from .. import executor, storage
 from ..errors import UserError
 from ..match_output import FORMAT_VERSION, shard_marker, shard_parquet
 from ..normalize import parse as parse_normalizer
@@ -32,9 +32,10 @@ COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", 
 
 def load_metadata(path: str | os.PathLike) -> list[str]:
     """The metadata: a JSON list of strings (an entry's id is its index)."""
-    path = Path(path)
+    path = storage.canonical(path)
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
+        entries = json.loads(Path(path).read_text(encoding="utf-8") if storage.is_local(path)
+                             else storage.read_text(path))
     except OSError as exc:
         raise UserError(f"{path}: cannot read the metadata ({exc.strerror or exc})") from None
     except ValueError as exc:  # JSON or UTF-8 error
@@ -50,7 +51,7 @@ def load_metadata(path: str | os.PathLike) -> list[str]:
 
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with storage.open_file(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -87,7 +88,7 @@ def match_shard(task: dict, matcher: Matcher) -> dict:
     counts = dict.fromkeys(COUNT_KEYS, 0)
     out = shard_parquet(task["out"], pool.name)
     writer = None
-    with atomic.atomic_path(out) as tmp:
+    with storage.atomic_local_path(out) as tmp:  # a URL: written locally, then uploaded
         try:
             for batch in read_batches(pool, id_column, task["batch_size"]):
                 if isinstance(batch.texts, list):
@@ -123,7 +124,7 @@ def match_shard(task: dict, matcher: Matcher) -> dict:
                 writer.close()
     stats = {"name": pool.name, "path": pool.path, "format": pool.format, "rows": counts["texts"],
              **counts, "seconds": round(time.perf_counter() - start, 3)}
-    atomic.write_text(shard_marker(task["out"], pool.name), json.dumps(stats, indent=1) + "\n")
+    storage.write_text(shard_marker(task["out"], pool.name), json.dumps(stats, indent=1) + "\n")  # last
     return stats
 
 
@@ -151,8 +152,9 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
         identical whatever they are.
     """
     t0 = time.perf_counter()
-    out = Path(out)
-    metadata = Path(metadata).resolve()
+    out = storage.under(out)  # a Path, or a URL string (s3://, gs://, ...) for shared storage
+    metadata = storage.canonical(metadata)
+    metadata = Path(metadata).resolve() if storage.is_local(metadata) else metadata
     norm = parse_normalizer(normalize)
     entries = load_metadata(metadata)
     files = [probe(p, text_column, id_column) for p in expand_pools(pools, fmt)]
@@ -162,10 +164,10 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
         "normalize": norm.name, "text_column": text_column, "id_column": id_column,
         "shards": [{**p.to_dict(), "rows": None} for p in files],
     }
-    old_path = out / "manifest.json"
-    if old_path.is_file():
+    old_path = storage.under(out, "manifest.json")
+    if storage.is_file(old_path):
         try:
-            old = json.loads(old_path.read_text(encoding="utf-8"))
+            old = json.loads(storage.read_text(old_path))
             same = _identity(old) == _identity(manifest)
         except (ValueError, KeyError, TypeError):
             same = False
@@ -173,9 +175,9 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
             raise UserError(f"{out}: holds a match of other inputs (metadata, pools, columns or "
                             "normaliser differ); choose a new --out or delete that folder")
     else:
-        atomic.write_text(old_path, json.dumps(manifest, indent=1) + "\n")
+        storage.write_text(old_path, json.dumps(manifest, indent=1) + "\n")
 
-    todo = [p for p in files if not shard_marker(out, p.name).is_file()]
+    todo = [p for p in files if not storage.is_file(shard_marker(out, p.name))]
     rss_before = rss_mb()
     built = Matcher(entries, norm, matcher) if todo else None
     n_entries = len(entries)
@@ -205,29 +207,27 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
                   resumed=len(files) - len(todo), match_seconds=t2 - t1, start=t0)
 
 
-def finish(out: Path, manifest: dict, entries: list[str], *, automaton: dict, workers: int,
+def finish(out: Path | str, manifest: dict, entries: list[str], *, automaton: dict, workers: int,
            resumed: int, match_seconds: float, start: float) -> dict:
     """Totals from the shard files (whichever run wrote them): counts, stats, final manifest."""
-    import pyarrow.parquet as pq
-
     counts = np.zeros(len(entries), dtype=np.uint64)
     totals = dict.fromkeys(COUNT_KEYS, 0)
     for shard in manifest["shards"]:
-        marker = json.loads(shard_marker(out, shard["name"]).read_text(encoding="utf-8"))
+        marker = json.loads(storage.read_text(shard_marker(out, shard["name"])))
         shard["rows"] = marker["rows"]
         for key in COUNT_KEYS:
             totals[key] += marker.get(key, 0)
-        pf = pq.ParquetFile(shard_parquet(out, shard["name"]))
+        pf = storage.parquet_file(shard_parquet(out, shard["name"]))
         for i in range(pf.num_row_groups):
             ids = pf.read_row_group(i, columns=["entry_ids"]).column(0).combine_chunks().flatten()
             counts += np.bincount(ids.to_numpy(), minlength=len(entries)).astype(np.uint64)
-    with atomic.atomic_path(out / "entry_counts.npy") as tmp:
+    with storage.atomic_local_path(storage.under(out, "entry_counts.npy")) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, counts)
     count_map: dict[str, int] = {}
     for entry, c in zip(entries, counts.tolist()):
         count_map.setdefault(entry, c)  # duplicates share their key, hence their count
-    atomic.write_text(out / "entry_counts.json", json.dumps(count_map, ensure_ascii=False) + "\n")
+    storage.write_text(storage.under(out, "entry_counts.json"), json.dumps(count_map, ensure_ascii=False) + "\n")
     texts = totals["texts"]
     stats = {
         **totals,
@@ -245,6 +245,6 @@ def finish(out: Path, manifest: dict, entries: list[str], *, automaton: dict, wo
                     "total_seconds": round(time.perf_counter() - start, 3),
                     "texts_per_second": round(texts / match_seconds, 1) if match_seconds and not resumed else None},
     }
-    atomic.write_text(out / "stats.json", json.dumps(stats, indent=1) + "\n")
-    atomic.write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    storage.write_text(storage.under(out, "stats.json"), json.dumps(stats, indent=1) + "\n")
+    storage.write_text(storage.under(out, "manifest.json"), json.dumps(manifest, indent=1) + "\n")
     return stats
