@@ -307,3 +307,18 @@ def load_numpy(path: str | os.PathLike):
 def read_bytes(path: str | os.PathLike) -> bytes:
     with open_file(path, "rb") as handle:
         return handle.read()
+
+
+def upload(local: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Copy the local file ``local`` to ``path`` (local or URL), atomically like every write here."""
+    import shutil
+
+    with atomic_local_path(path) as tmp:
+        shutil.copyfile(local, tmp)
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    """Delete a folder (or key prefix) and everything under it; nothing when it does not exist."""
+    fs, inner = filesystem(canonical(path))
+    if fs.exists(inner):
+        fs.rm(inner, recursive=True)

@@ -210,3 +210,86 @@ def test_s3_rerun_after_a_failed_shard_or_a_lost_driver_redoes_only_the_unfinish
     local = _local_tree(local_run / "match", drop=("shards_resumed", "path"))
     remote.pop("manifest.json"), local.pop("manifest.json")
     assert remote == local
+
+
+# --- wiki-count: a multistream dump read by byte ranges from S3, partials and tables written there ----
+
+def _multistream_dump(sample, folder, streams: int = 4):
+    """The real English sample rewritten as a multistream dump (header, ``streams`` page streams,
+    footer) with its ``-index.txt.bz2``, so wiki-count cuts it into ``streams`` byte-range shards."""
+    import bz2
+
+    xml = bz2.decompress(sample.read_bytes())
+    head_end = xml.index(b"</siteinfo>\n") + len(b"</siteinfo>\n")
+    pages = re.findall(rb"  <page>\n.*?</page>\n", xml[head_end:], re.DOTALL)
+    footer = xml[xml.rindex(b"</page>\n") + len(b"</page>\n"):]
+    dump, index = folder / "enwiki-sample-multistream.xml.bz2", folder / "enwiki-sample-multistream-index.txt.bz2"
+    lines, offset = [], 0
+    with open(dump, "wb") as out:
+        parts = [(xml[:head_end], [])] + [(b"".join(chunk), chunk) for chunk in np.array_split(
+            np.array(pages, dtype=object), streams)] + [(footer, [])]
+        for blob, chunk in parts:
+            for page in chunk:
+                page_id = int(re.search(rb"\n    <id>(\d+)</id>", page).group(1))
+                lines.append(b"%d:%d:%s\n" % (offset, page_id, re.search(rb"<title>(.*?)</title>", page).group(1)))
+            compressed = bz2.compress(blob, 9)
+            out.write(compressed)
+            offset += len(compressed)
+    index.write_bytes(bz2.compress(b"".join(lines)))
+    return dump, index, len(pages)
+
+
+@pytest.fixture(scope="module")
+def wiki_local(wiki_sample, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("wiki")
+    dump, index, n_pages = _multistream_dump(wiki_sample, folder)
+    args = ["wiki-count", str(dump), "--out", str(folder / "out"), "--shard-mb", "0.000001", "--workers", "2",
+            "--no-progress"]
+    assert cli.main(args) == 0
+    return dump, index, n_pages, folder / "out"
+
+
+def _wiki_tree(tree: dict) -> dict:
+    """plan.json and the shards' stats name the dump's path, which differs between runs; drop them."""
+    return {k: ({x: y for x, y in v.items() if x != "path"} if isinstance(v, dict) else v)
+            for k, v in tree.items() if not k.endswith("plan.json")}
+
+
+def test_wiki_count_with_file_urls_gives_the_same_bytes(wiki_local, tmp_path):
+    dump, _, _, reference = wiki_local
+    assert cli.main(["wiki-count", f"file://{dump}", "--out", f"file://{tmp_path}/out", "--shard-mb", "0.000001",
+                     "--workers", "2", "--no-progress"]) == 0
+    assert _local_tree(tmp_path / "out") == _local_tree(reference)  # plan.json too: same resolved path
+
+
+def test_wiki_count_on_s3_equals_local_and_resumes_after_a_failed_shard(wiki_local, s3_endpoint, monkeypatch,
+                                                                         capsys):
+    import fsspec
+
+    from metadata_builder.wiki.count import FAIL_ENV
+
+    dump, index, n_pages, reference = wiki_local
+    fs = fsspec.filesystem("s3")
+    fs.mkdir("wiki")
+    fs.put_file(str(dump), f"wiki/dumps/{dump.name}")
+    fs.put_file(str(index), f"wiki/dumps/{index.name}")
+    args = ["wiki-count", f"s3://wiki/dumps/{dump.name}", "--out", "s3://wiki/out", "--shard-mb", "0.000001",
+            "--workers", "2", "--no-progress"]
+    failing = sorted(p.parent.name for p in reference.glob("shards/*/DONE"))[2]
+    monkeypatch.setenv(FAIL_ENV, failing)  # the command's own fault injection: this shard raises
+    assert cli.main(args) == 2
+    assert failing in capsys.readouterr().err
+    fs.invalidate_cache()
+    assert len(fs.glob("wiki/out/shards/*/DONE")) == 3 and not fs.exists("wiki/out/stats.json")
+
+    monkeypatch.delenv(FAIL_ENV)
+    assert cli.main(args) == 0
+    remote = _s3_tree(fs, "wiki/out")
+    stats = remote["stats.json"]
+    assert (stats["shards"], stats["shards_resumed"]) == (4, 3)
+    assert (stats["pages"], stats["articles"], stats["redirects"]) == (206, 106, 99) and n_pages == 206
+    assert (stats["tokens"], stats["distinct_words"], stats["titles"]) == (442_876, 35_158, 106)
+    drop = ("shards_resumed",)
+    assert _wiki_tree(_s3_tree(fs, "wiki/out", drop)) == _wiki_tree(_local_tree(reference, drop))
+    plan = json.loads(remote["shards/plan.json"])
+    assert plan["dumps"] == [{"path": f"s3://wiki/dumps/{dump.name}", "size": dump.stat().st_size}]

@@ -8,7 +8,6 @@ to resume, delete them once done).
 """
 
 import json
-from pathlib import Path
 
 from .. import executor
 from ..wiki.cleaner import CLEANERS
@@ -19,10 +18,10 @@ HELP = "unigram counts, bigram PMI and titles with in-links from Wikipedia XML d
 
 
 def add_arguments(p):
-    p.add_argument("dumps", nargs="+", type=Path, metavar="DUMP",
-                   help="MediaWiki dump(s): .xml.bz2, .xml.gz, .xml.xz (one shard each), a multistream .xml.bz2 "
+    p.add_argument("dumps", nargs="+", metavar="DUMP",
+                   help="MediaWiki dump(s), paths or URLs (s3://, gs://, file://): .xml.bz2, .xml.gz, .xml.xz (one shard each), a multistream .xml.bz2 "
                         "with its -index.txt.bz2 beside it, or .xml (both split into shards by byte range)")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, help="output folder, local or a URL such as s3://bucket/wiki")
     p.add_argument("--cleaner", choices=CLEANERS, default="fast",
                    help="wikitext -> text: fast (regex, default) or mwparserfromhell (strip_code, slower reference)")
     p.add_argument("--bigrams", dest="bigram_table", choices=BIGRAM_TABLES, default="all",

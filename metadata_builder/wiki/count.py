@@ -47,8 +47,10 @@ from __future__ import annotations
 import html
 import json
 import os
+import posixpath
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -57,10 +59,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .. import atomic, executor
+from .. import atomic, executor, storage
 from ..errors import UserError
 from .cleaner import CLEANERS, get_cleaner
-from .dump import ReadReport, Shard, Siteinfo, iter_pages, plan_shards
+from .dump import ReadReport, Shard, Siteinfo, _size, iter_pages, plan_shards
 from .tokens import ShardCounts
 
 BIGRAM_TABLES = ("all", "pmi30")
@@ -214,7 +216,18 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
 
 def _count_task(task, shared):
     shard, folder = task
-    return count_shard(shard, Path(folder), **shared)
+    if storage.is_local(folder):
+        return count_shard(shard, Path(folder), **shared)
+    # --out on object storage: count into a local scratch folder, then upload it, DONE last
+    with tempfile.TemporaryDirectory(prefix="metadata-builder-wiki-") as scratch:
+        local = Path(scratch) / shard.name
+        stats = count_shard(shard, local, **shared)
+        storage.remove_tree(folder)  # the partial upload of an earlier, interrupted run
+        for path in sorted(local.iterdir()):
+            if path.name != "DONE":
+                storage.upload(path, storage.under(folder, path.name))
+        storage.write_bytes(storage.under(folder, "DONE"), b"")
+    return stats
 
 
 # ---------------------------------------------------------------- phase 2: merge
@@ -365,9 +378,33 @@ class _ProgressBar:
 
 
 def _plan_record(dumps, shards, cleaner) -> dict:
+    def where(dump):
+        dump = storage.canonical(dump)
+        return str(Path(dump).resolve()) if storage.is_local(dump) else dump
+
     return {"version": PLAN_VERSION, "cleaner": cleaner,
-            "dumps": [{"path": str(Path(d).resolve()), "size": Path(d).stat().st_size} for d in dumps],
+            "dumps": [{"path": where(d), "size": _size(where(d))} for d in dumps],
             "shards": [s.name for s in shards]}
+
+
+def _merge_remote(out: str, folders: list[str], **options) -> dict:
+    """:func:`merge` for an ``--out`` on object storage: DuckDB reads and spills on local disk (a
+    scratch folder under ``TMPDIR`` receives the partials), and the three tables are uploaded."""
+    with tempfile.TemporaryDirectory(prefix="metadata-builder-wiki-merge-") as scratch:
+        scratch = Path(scratch)
+        local_folders = []
+        for folder in folders:
+            local = scratch / "shards" / posixpath.basename(folder.rstrip("/"))
+            local.mkdir(parents=True)
+            fs, inner = storage.filesystem(folder)
+            for name in storage.listdir(folder):
+                if name.endswith(".parquet"):
+                    fs.get_file(posixpath.join(inner, name), str(local / name))
+            local_folders.append(local)
+        facts = merge(scratch, local_folders, **options)
+        for name in ("unigrams.parquet", "bigrams.parquet", "titles.parquet"):
+            storage.upload(scratch / name, storage.under(out, name))
+    return facts
 
 
 def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", engine: str = "local",
@@ -386,26 +423,31 @@ def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", eng
     if not dumps:
         raise UserError("no dump given; pass one or more MediaWiki XML dump files")
     started = time.perf_counter()
-    out = Path(out)
+    out = storage.under(out)  # a Path, or a URL string: partials and tables go to object storage
+    local = storage.is_local(out)
     shards = plan_shards(dumps, max(1, int(shard_mb * (1 << 20))))
-    shard_root = out / "shards"
-    try:
-        shard_root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot write {shard_root}: {exc.strerror or exc}; choose a writable --out") from None
+    shard_root = storage.under(out, "shards")
+    if local:
+        try:
+            shard_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot write {shard_root}: {exc.strerror or exc}; choose a writable --out") from None
+    else:
+        storage.makedirs(shard_root)
     plan = _plan_record(dumps, shards, cleaner)
-    plan_file = shard_root / "plan.json"
-    if plan_file.exists():
-        old = json.loads(plan_file.read_text())
+    plan_file = storage.under(shard_root, "plan.json")
+    if storage.is_file(plan_file):
+        old = json.loads(storage.read_text(plan_file))
         if old != plan:
             raise UserError(f"{plan_file}: {out} holds a run with other dumps, shards or cleaner; "
                             f"use another --out, or delete {shard_root} to start again")
     else:
-        atomic.write_text(plan_file, json.dumps(plan, indent=1))
-    for stale in shard_root.glob(".*.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    folders = {s.name: shard_root / s.name for s in shards}
-    todo = [(s, str(folders[s.name])) for s in shards if not (folders[s.name] / "DONE").exists()]
+        storage.write_text(plan_file, json.dumps(plan, indent=1))
+    if local:
+        for stale in shard_root.glob(".*.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    folders = {s.name: storage.under(shard_root, s.name) for s in shards}
+    todo = [(s, str(folders[s.name])) for s in shards if not storage.is_file(storage.under(folders[s.name], "DONE"))]
     resumed = len(shards) - len(todo)
 
     count_started = time.perf_counter()
@@ -419,9 +461,9 @@ def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", eng
     count_seconds = time.perf_counter() - count_started
 
     merge_started = time.perf_counter()
-    per_shard = [json.loads((folders[s.name] / "stats.json").read_text()) for s in shards]
-    facts = merge(out, [folders[s.name] for s in shards], bigram_table=bigram_table,
-                  memory_limit=memory_limit, threads=workers, pmi_min=pmi_min)
+    per_shard = [json.loads(storage.read_text(storage.under(folders[s.name], "stats.json"))) for s in shards]
+    facts = (merge if local else _merge_remote)(out, [folders[s.name] for s in shards], bigram_table=bigram_table,
+                                                 memory_limit=memory_limit, threads=workers, pmi_min=pmi_min)
     merge_seconds = time.perf_counter() - merge_started
 
     keys = ("pages", "articles", "redirects", "other_namespaces", "skipped", "malformed", "clean_errors",
@@ -443,5 +485,5 @@ def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", eng
     )
     if "pmi30_candidate_words" in facts:
         stats["pmi30_candidate_words"] = facts["pmi30_candidate_words"]
-    atomic.write_text(out / "stats.json", json.dumps(stats, indent=1, sort_keys=True))
+    storage.write_text(storage.under(out, "stats.json"), json.dumps(stats, indent=1, sort_keys=True))
     return stats

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .. import storage
 from ..errors import UserError
 
 CHUNK = 1 << 20  # bytes of an uncompressed file read at a time
@@ -93,7 +94,7 @@ class Shard:
 
     @property
     def compressed_bytes(self) -> int:
-        return (self.end if self.end is not None else os.path.getsize(self.path)) - self.start
+        return (self.end if self.end is not None else _size(self.path)) - self.start
 
 
 @dataclass
@@ -126,8 +127,26 @@ class ReadReport:
     cut: Cut | None = None
 
 
-def index_path(dump: str | os.PathLike) -> Path | None:
+def _open(path: str):
+    """A binary file object that seeks: a local file, or fsspec's (byte-range reads) for a URL."""
+    return open(path, "rb") if storage.is_local(path) else storage.open_file(path, "rb")
+
+
+def _size(path: str) -> int:
+    if storage.is_local(path):
+        return os.path.getsize(path)
+    fs, inner = storage.filesystem(path)
+    return int(fs.size(inner))
+
+
+def index_path(dump: str | os.PathLike) -> Path | str | None:
     """The multistream index beside ``dump`` (``X.xml.bz2`` -> ``X-index.txt.bz2``), or None."""
+    if not storage.is_local(dump):  # a URL: same rule, kept as a URL
+        dump = os.fspath(dump)
+        if not dump.endswith(".xml.bz2"):
+            return None
+        candidate = dump[: -len(".xml.bz2")] + "-index.txt.bz2"
+        return candidate if storage.is_file(candidate) else None
     dump = Path(dump)
     if not dump.name.endswith(".xml.bz2"):
         return None
@@ -138,7 +157,7 @@ def index_path(dump: str | os.PathLike) -> Path | None:
 def stream_offsets(index: str | os.PathLike) -> list[int]:
     """Distinct stream start offsets of a multistream index (lines ``offset:page_id:title``)."""
     offsets: list[int] = []
-    with bz2.open(index, "rb") as f:
+    with _open(os.fspath(index)) as raw, bz2.open(raw, "rb") as f:
         for number, line in enumerate(f, 1):
             head = line.split(b":", 1)[0]
             try:
@@ -172,7 +191,7 @@ def _compressed_chunks(path: str, start: int, end: int, make, on_progress=None) 
     (a file-like reader such as ``bz2.BZ2File`` would drop its last buffered part), so a cut
     download still gives every complete page.
     """
-    with open(path, "rb") as f:
+    with _open(path) as f:
         f.seek(start)
         left = end - start
         decomp, fed = make(), False
@@ -201,8 +220,8 @@ def _file_chunks(path: str, on_progress=None) -> Iterator[bytes]:
     """Decompressed chunks of a whole file; ``on_progress(compressed bytes read)`` after each."""
     make = _decompressor(path)
     if make is None:
-        return _plain_chunks(path, 0, os.path.getsize(path), on_progress)
-    return _compressed_chunks(path, 0, os.path.getsize(path), make, on_progress)
+        return _plain_chunks(path, 0, _size(path), on_progress)
+    return _compressed_chunks(path, 0, _size(path), make, on_progress)
 
 
 def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
@@ -212,7 +231,7 @@ def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> It
 
 def _plain_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
     """Bytes of an uncompressed file from ``start`` to its end (the reader stops at ``end``'s page)."""
-    with open(path, "rb") as f:
+    with _open(path) as f:
         f.seek(start)
         while chunk := f.read(CHUNK):
             if on_progress is not None:
@@ -268,12 +287,13 @@ def plan_shards(dumps: list[str | os.PathLike], shard_bytes: int) -> list[Shard]
     """Shards of every dump: whole files, or groups of multistream streams of ~``shard_bytes``."""
     shards = []
     for i, dump in enumerate(dumps):
-        dump = Path(dump)
-        if not dump.is_file():
+        dump = storage.canonical(dump)
+        dump = Path(dump) if storage.is_local(dump) else dump  # a URL stays a string
+        if not storage.is_file(dump):
             raise UserError(f"{dump}: no such dump file; pass a MediaWiki .xml/.xml.bz2/.xml.xz dump")
         index = index_path(dump)
-        if index is None and dump.name.endswith(".xml"):  # uncompressed: byte ranges
-            info, size = read_siteinfo(dump), dump.stat().st_size
+        if index is None and str(dump).endswith(".xml"):  # uncompressed: byte ranges
+            info, size = read_siteinfo(dump), _size(str(dump))
             starts = list(range(0, size, shard_bytes)) or [0]
             shards += [Shard(str(dump), i, a, min(a + shard_bytes, size), info, plain=True) for a in starts]
             continue
@@ -281,7 +301,7 @@ def plan_shards(dumps: list[str | os.PathLike], shard_bytes: int) -> list[Shard]
             shards.append(Shard(str(dump), i, siteinfo=read_siteinfo(dump)))
             continue
         offsets = stream_offsets(index)
-        size = dump.stat().st_size
+        size = _size(str(dump))
         if not offsets or offsets[-1] >= size:
             raise UserError(f"{index}: offsets do not fit {dump} ({size:,} bytes); pass the matching index")
         info = read_siteinfo(dump, offsets[0] if offsets[0] > 0 else None)
@@ -325,7 +345,7 @@ def _page_blobs(chunks: Iterator[bytes], report: ReadReport, shard: Shard) -> It
     tail = bytes(buf)
     if reason is None and b"<page>" in tail:
         reason = "the dump ends inside a page (truncated file)"
-    if reason is None and shard.end in (None, os.path.getsize(shard.path)) and not closed \
+    if reason is None and shard.end in (None, _size(shard.path)) and not closed \
             and b"</mediawiki>" not in tail:
         reason = "the dump ends without </mediawiki> (truncated file)"
     if reason is not None:
