@@ -68,8 +68,16 @@ def join(base: str | os.PathLike, *parts: str) -> str:
     return posixpath.join(base, *parts)
 
 
+def _fresh(fs, inner: str) -> None:
+    """Forget what this process cached about ``inner`` (s3fs/gcsfs keep listings): other processes,
+    the workers, write markers and shards behind this one's back, and markers are the truth."""
+    with contextlib.suppress(Exception):
+        fs.invalidate_cache(inner)
+
+
 def exists(path: str | os.PathLike) -> bool:
     fs, inner = filesystem(path)
+    _fresh(fs, inner)
     return fs.exists(inner)
 
 
@@ -109,6 +117,7 @@ def glob(pattern: str | os.PathLike) -> list[str]:
 def listdir(folder: str | os.PathLike) -> list[str]:
     """The names (not paths) in ``folder``, sorted; empty when the folder does not exist."""
     fs, inner = filesystem(folder)
+    _fresh(fs, inner)
     if not fs.exists(inner):
         return []
     return sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(inner, detail=False))
@@ -269,6 +278,7 @@ def is_file(path: str | os.PathLike) -> bool:
     if is_local(path):
         return os.path.isfile(path)
     fs, inner = filesystem(path)
+    _fresh(fs, inner)
     return fs.isfile(inner)
 
 
@@ -320,5 +330,6 @@ def upload(local: str | os.PathLike, path: str | os.PathLike) -> None:
 def remove_tree(path: str | os.PathLike) -> None:
     """Delete a folder (or key prefix) and everything under it; nothing when it does not exist."""
     fs, inner = filesystem(canonical(path))
+    _fresh(fs, inner)
     if fs.exists(inner):
         fs.rm(inner, recursive=True)
