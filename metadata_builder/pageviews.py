@@ -33,6 +33,7 @@ import gzip
 import hashlib
 import json
 import os
+import posixpath
 import re
 import zlib
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import atomic
+from . import atomic, storage
 from .errors import UserError
 from .executor import map_tasks
 
@@ -76,8 +77,10 @@ def scan_file(path: str | os.PathLike, min_hour_views: int = MIN_HOUR_VIEWS) -> 
     """Counted views of one hourly file: (table title/views/hours, report of what was skipped).
 
     Streams the gzip file line by line; memory holds only the titles counted in this file.
+    ``path`` may be a URL (``s3://...``): it is streamed through fsspec.
     """
-    path = Path(path)
+    path = storage.canonical(path)
+    path = Path(path) if storage.is_local(path) else path
     counts: dict[str, list[int]] = {}
     report = dict.fromkeys(_REPORT_KEYS, 0)
     examples: list[str] = []
@@ -89,7 +92,7 @@ def scan_file(path: str | os.PathLike, min_hour_views: int = MIN_HOUR_VIEWS) -> 
 
     lineno = 0
     try:
-        with gzip.open(path, "rb") as f:
+        with _open_gzip(path) as f:
             for lineno, raw in enumerate(_lines(f), 1):
                 if not (raw.startswith(b"en ") or raw[:1].isspace()):
                     if raw.count(b" ") != 3:
@@ -159,9 +162,21 @@ def _lines(f, chunk_size: int = 1 << 22):
         yield rest
 
 
-def _file_signature(path: Path) -> dict:
-    st = path.stat()
-    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+def _open_gzip(path):
+    if isinstance(path, Path):
+        return gzip.open(path, "rb")
+    return gzip.GzipFile(fileobj=storage.open_file(path, "rb"), mode="rb")
+
+
+def _file_signature(path) -> dict:
+    """What tells a rerun the input file is unchanged: size and mtime (local), size and ETag (URL)."""
+    if storage.is_local(path):
+        st = Path(path).stat()
+        return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    fs, inner = storage.filesystem(path)
+    info = fs.info(inner)
+    return {"path": str(path), "size": int(info["size"]),
+            "etag": str(info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime"))}
 
 
 def _is_done(task: FileTask) -> bool:
@@ -169,7 +184,7 @@ def _is_done(task: FileTask) -> bool:
         report = json.loads(task.report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    same = report.get("source") == _file_signature(Path(task.path))
+    same = report.get("source") == _file_signature(task.path)
     return same and report.get("min_hour_views") == task.min_hour_views and Path(task.part).is_file()
 
 
@@ -178,15 +193,23 @@ def _scan_task(task: FileTask, shared=None) -> dict:
     table, report = scan_file(task.path, task.min_hour_views)
     with atomic.atomic_path(task.part) as tmp:  # explicit schema: an empty part must still say "string"
         pq.write_table(pa.Table.from_pandas(table, schema=SCHEMA, preserve_index=False), tmp)
-    report = {"source": _file_signature(Path(task.path)), "min_hour_views": task.min_hour_views, **report}
+    report = {"source": _file_signature(task.path), "min_hour_views": task.min_hour_views, **report}
     atomic.write_text(task.report_path, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     return report
 
 
-def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Files as given; a folder stands for its ``pageviews-*.gz`` files. Sorted, duplicates removed."""
+def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path | str]:
+    """Files as given; a folder stands for its ``pageviews-*.gz`` files. Sorted, duplicates removed.
+
+    Local files are Paths; URLs (``s3://bucket/pageviews/``, a file or a folder) stay strings.
+    """
     files: list[Path] = []
+    remote: list[str] = []
     for item in inputs:
+        item = storage.canonical(item)
+        if not storage.is_local(item):
+            remote.extend(_expand_remote(item))
+            continue
         item = Path(item)
         if item.is_dir():
             found = sorted(item.glob("pageviews-*.gz"))
@@ -198,14 +221,31 @@ def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
         else:
             raise UserError(f"{item} does not exist; give hourly pageviews-YYYYMMDD-HH0000.gz files or their folder")
     unique = sorted({f.resolve(): f for f in files}.items())
-    if not unique:
+    if not unique and not remote:
         raise UserError("no pageview file given")
-    return [f for _, f in unique]
+    return [f for _, f in unique] + sorted(set(remote))
 
 
-def _part_name(path: Path) -> str:
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-    return f"{path.name.removesuffix('.gz')}-{digest}.parquet"
+def _expand_remote(item: str) -> list[str]:
+    fs, inner = storage.filesystem(item)
+    if fs.isdir(inner):
+        found = sorted(fs.glob(posixpath.join(inner, "pageviews-*.gz")))
+        if not found:
+            raise UserError(f"{item}: folder has no pageviews-*.gz file")
+        return [fs.unstrip_protocol(f) for f in found]
+    if fs.isfile(inner):
+        return [item]
+    raise UserError(f"{item} does not exist; give hourly pageviews-YYYYMMDD-HH0000.gz files or their folder")
+
+
+def _file_name(path) -> str:
+    return path.name if isinstance(path, Path) else posixpath.basename(path)
+
+
+def _part_name(path) -> str:
+    where = str(path.resolve()) if isinstance(path, Path) else path
+    digest = hashlib.sha1(where.encode()).hexdigest()[:10]
+    return f"{_file_name(path).removesuffix('.gz')}-{digest}.parquet"
 
 
 def count_pageviews(
@@ -248,8 +288,8 @@ def count_pageviews(
         "titles": len(table),
         "titles_ge_70": int((table["views"] >= MIN_TOTAL_VIEWS).sum()),
         "malformed_examples": [e for r in reports for e in r["malformed_examples"]][:2 * MALFORMED_EXAMPLES],
-        "days": sorted({m.group(1) for f in files if (m := _FILE_NAME.search(f.name))}),
-        "unrecognised_file_names": [str(f) for f in files if not _FILE_NAME.search(f.name)][:10],
+        "days": sorted({m.group(1) for f in files if (m := _FILE_NAME.search(_file_name(f)))}),
+        "unrecognised_file_names": [str(f) for f in files if not _FILE_NAME.search(_file_name(f))][:10],
     }
     atomic.write_text(stats_path(out), json.dumps(stats, indent=1, ensure_ascii=False) + "\n")
     return stats

@@ -293,3 +293,42 @@ def test_wiki_count_on_s3_equals_local_and_resumes_after_a_failed_shard(wiki_loc
     assert _wiki_tree(_s3_tree(fs, "wiki/out", drop)) == _wiki_tree(_local_tree(reference, drop))
     plan = json.loads(remote["shards/plan.json"])
     assert plan["dumps"] == [{"path": f"s3://wiki/dumps/{dump.name}", "size": dump.stat().st_size}]
+
+
+# --- pageviews: hourly files read from S3 (the output table stays local) -----------------------------
+
+def test_pageviews_inputs_on_s3_give_the_local_table(s3_endpoint, tmp_path):
+    import gzip
+    import random
+
+    import fsspec
+
+    from metadata_builder.pageviews import count_pageviews
+
+    rng = random.Random(5)
+    folder = tmp_path / "pv"
+    folder.mkdir()
+    expected: dict[str, int] = collections.Counter()
+    for hour in (0, 13):
+        lines = []
+        for _ in range(3000):
+            title, views = f"Page_{rng.randrange(500)}", int(rng.expovariate(1 / 40)) + 1
+            domain = rng.choice(["en", "en", "en.m", "de"])
+            lines.append(f"{domain} {title} {views} 0")
+            if domain == "en" and views >= 50:
+                expected[title.replace("_", " ")] += views
+        with gzip.open(folder / f"pageviews-20220829-{hour:02d}0000.gz", "wb") as f:
+            f.write("".join(line + "\n" for line in lines).encode())
+    fs = fsspec.filesystem("s3")
+    fs.mkdir("pageviews")
+    for p in sorted(folder.iterdir()):
+        fs.put_file(str(p), f"pageviews/hourly/{p.name}")
+
+    local = count_pageviews([folder], tmp_path / "local.parquet", workers=2, progress=False)
+    remote = count_pageviews(["s3://pageviews/hourly/"], tmp_path / "remote.parquet", workers=2, progress=False)
+    assert (tmp_path / "remote.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
+    table = pd.read_parquet(tmp_path / "remote.parquet")
+    assert dict(zip(table["title"], table["views"].tolist())) == expected and len(expected) > 100
+    assert remote == local and remote["files"] == 2 and remote["days"] == ["20220829"]
+    again = count_pageviews(["s3://pageviews/hourly/"], tmp_path / "remote.parquet", workers=2, progress=False)
+    assert again["files_resumed"] == 2  # the ETags still match: nothing rescanned

@@ -16,7 +16,7 @@ HELP = "hourly Wikipedia pageview files -> summed views per English title (Table
 
 
 def add_arguments(p):
-    p.add_argument("inputs", nargs="+", metavar="FILE", help="pageviews-YYYYMMDD-HH0000.gz files or folders of them")
+    p.add_argument("inputs", nargs="+", metavar="FILE", help="pageviews-YYYYMMDD-HH0000.gz files or folders of them (paths or URLs: s3://, gs://, file://)")
     p.add_argument("--out", required=True, type=Path, help="output table (.parquet): title, views, hours")
     p.add_argument("--work-dir", type=Path, help="per-file partial results (default: OUT.parts beside --out)")
     p.add_argument("--hour-min-views", type=int, default=MIN_HOUR_VIEWS,
