@@ -332,3 +332,31 @@ def test_pageviews_inputs_on_s3_give_the_local_table(s3_endpoint, tmp_path):
     assert remote == local and remote["files"] == 2 and remote["days"] == ["20220829"]
     again = count_pageviews(["s3://pageviews/hourly/"], tmp_path / "remote.parquet", workers=2, progress=False)
     assert again["files_resumed"] == 2  # the ETags still match: nothing rescanned
+
+
+# --- Ray workers reading and writing the bucket themselves ------------------------------------------
+
+def test_match_and_balance_on_ray_over_s3_equal_the_local_run(bucket, local_run, s3_endpoint):
+    """The cluster set-up of the README on one machine: a local Ray instance whose workers (fresh
+    processes, not forks) reach the bucket through the environment alone."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (make test installs it)")
+    fs, name = bucket
+    url = f"s3://{name}"
+    env = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                                      "FSSPEC_S3_ENDPOINT_URL")}
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": env})
+    try:
+        ray_args = ["--engine", "ray"]
+        assert cli.main(_match_args([f"{url}/pool/*.parquet"], f"{url}/metadata.json", f"{url}/match", *ray_args)) == 0
+        assert cli.main(["balance", f"{url}/match", "--t", "100", "--out", f"{url}/balanced", *ray_args]) == 0
+    finally:
+        if started:
+            ray.shutdown()
+    drop = ("path", "workers")
+    remote, local = _s3_tree(fs, f"{name}/match", drop), _local_tree(local_run / "match", drop)
+    remote.pop("manifest.json"), local.pop("manifest.json")
+    assert remote == local
+    assert _s3_tree(fs, f"{name}/balanced", ("match_dir",)) == _local_tree(local_run / "balanced", ("match_dir",))
