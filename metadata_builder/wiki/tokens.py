@@ -178,7 +178,8 @@ class ShardCounts:
     def _cased_values(self, new: list[str]) -> np.ndarray:
         out = np.full((len(new), 2), -1, dtype=np.int64)
         out[:, 0] = [is_word(s) for s in new]
-        simple = [i for i, s in enumerate(new) if s != _SEP and not any(ch in s for ch in _LOWER_CONTEXT)]
+        sigma, dotted_i = _LOWER_CONTEXT
+        simple = [i for i, s in enumerate(new) if not (s == _SEP or sigma in s or dotted_i in s)]
         if simple:
             out[simple, 1] = self._lower.encode([new[i].lower() for i in simple])
         return out
@@ -199,7 +200,7 @@ class ShardCounts:
         self._pairs.update(keys[(ids[:-1] != 0) & (ids[1:] != 0)].tolist())
         values = self._cased.values[pieces]
         self._pending["cased"].append(pieces[values[:, 0] == 1])
-        if any(ch in text for ch in _LOWER_CONTEXT):
+        if _LOWER_CONTEXT[0] in text or _LOWER_CONTEXT[1] in text:
             low = self._lower.encode(_PIECE.findall(text.lower()))
         else:
             low = values[:, 1]
