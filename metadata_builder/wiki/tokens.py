@@ -225,17 +225,17 @@ class ShardCounts:
         self._flush()
         low, cased = self._lower.strings, self._cased.strings
         used = np.flatnonzero(self._words).tolist()
-        self.words = Counter(dict(zip([low[i] for i in used], self._words[used].tolist())))
-        self.articles = Counter(dict(zip([low[i] for i in used], self._articles[used].tolist())))
+        self.words = Counter(dict(zip(map(low.__getitem__, used), self._words[used].tolist())))
+        self.articles = Counter(dict(zip(map(low.__getitem__, used), self._articles[used].tolist())))
         used = np.flatnonzero(self._cased_counts).tolist()
-        self.cased = Counter(dict(zip([cased[i] for i in used], self._cased_counts[used].tolist())))
+        self.cased = Counter(dict(zip(map(cased.__getitem__, used), self._cased_counts[used].tolist())))
         keys = np.fromiter(self._pairs, dtype=np.uint64, count=len(self._pairs)) * _UNMIX
         w1, w2 = (keys >> np.uint64(32)).astype(np.int64), (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
         good = self._cased.values[:, 0]
         keep = (good[w1] == 1) & (good[w2] == 1)
         counts = np.fromiter(self._pairs.values(), dtype=np.int64, count=len(self._pairs))[keep]
-        self.bigrams = Counter(dict(zip([(cased[a], cased[b]) for a, b in zip(w1[keep].tolist(), w2[keep].tolist())],
-                                        counts.tolist())))
+        pairs = zip(map(cased.__getitem__, w1[keep].tolist()), map(cased.__getitem__, w2[keep].tolist()))
+        self.bigrams = Counter(dict(zip(pairs, counts.tolist())))
         return self
 
     def size(self) -> int:
