@@ -105,3 +105,34 @@ def test_error_missing_column(tmp_path):
     pd.DataFrame({"name": ["x"]}).to_parquet(bad)
     result = run_cli("assemble", "--wordnet", bad, "--out", tmp_path / "m.json")
     assert_one_line_error(result, str(bad), "lacks column(s) entry")
+
+
+@pytest.fixture(scope="module")
+def sample_wiki_counts(tmp_path_factory, wiki_sample):
+    """wiki-count on the real embedded English sample (a few seconds)."""
+    out = tmp_path_factory.mktemp("wiki")
+    assert main(["wiki-count", str(wiki_sample), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    return out
+
+
+def test_total_90000_stops_exactly_with_wikipedia_sources(tmp_path, wordnet_table, sample_wiki_counts, capsys):
+    outs = [tmp_path / run / "metadata.json" for run in ("a", "b")]
+    for out in outs:
+        args = ["assemble", "--wordnet", str(wordnet_table),
+                "--unigrams", str(sample_wiki_counts / "unigrams.parquet"), "--unigram-min", "1",
+                "--bigrams", str(sample_wiki_counts / "bigrams.parquet"), "--bigram-budget", "5000",
+                "--titles", str(sample_wiki_counts / "titles.parquet"), "--title-rank", "inlinks",
+                "--total", "90000", "--out", str(out)]
+        assert main(args) == 0
+    summary = capsys.readouterr().out
+    entries = json.loads(outs[0].read_text())
+    assert len(entries) == 90_000 and len(set(entries)) == 90_000
+    table = pd.read_parquet(outs[0].with_suffix(".parquet"))
+    # WordNet complete (86,654 with the seeds), the unigrams all in (3,250 new words seen in >= 3 articles),
+    # and the bigrams cut at exactly the 96th new pair; no title fits any more.
+    assert table["source"].value_counts().to_dict() == {"wordnet": 86_554, "unigram": 3_250, "seed": 100, "bigram": 96}
+    assert "89,904" in summary and "90,000" in summary
+    bigrams = table[table["source"] == "bigram"]
+    assert bigrams["score"].is_monotonic_decreasing
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    assert outs[0].with_suffix(".parquet").read_bytes() == outs[1].with_suffix(".parquet").read_bytes()
