@@ -360,3 +360,38 @@ def test_match_and_balance_on_ray_over_s3_equal_the_local_run(bucket, local_run,
     remote.pop("manifest.json"), local.pop("manifest.json")
     assert remote == local
     assert _s3_tree(fs, f"{name}/balanced", ("match_dir",)) == _local_tree(local_run / "balanced", ("match_dir",))
+
+
+# --- text pools (compressed tsv, jsonl, COCO json) streamed from S3 ---------------------------------
+
+def test_text_pools_on_s3_equal_local(s3_endpoint, cc3m_tsv, coco_captions, laion_parquet, vocabulary_json, tmp_path):
+    import bz2
+    import gzip
+
+    import fsspec
+
+    folder = tmp_path / "pools"
+    folder.mkdir()
+    (folder / "cc3m.tsv.gz").write_bytes(gzip.compress(cc3m_tsv.read_bytes()))
+    (folder / "coco.json").write_bytes(coco_captions.read_bytes())
+    texts = pd.read_parquet(laion_parquet, columns=["TEXT"])["TEXT"].head(3000)
+    (folder / "laion.jsonl.bz2").write_bytes(bz2.compress(
+        "".join(json.dumps({"text": t}) + "\n" for t in texts).encode()))
+    fs = fsspec.filesystem("s3")
+    fs.mkdir("textpools")
+    for p in sorted(folder.iterdir()):
+        fs.put_file(str(p), f"textpools/pools/{p.name}")
+
+    for where, pools, out in (("local", [folder], tmp_path / "match"), ("s3", ["s3://textpools/pools/"], "s3://textpools/match")):
+        assert cli.main(_match_args(pools, vocabulary_json, out)) == 0
+        assert cli.main(["balance", str(out), "--t", "50", "--out", str(out) + "-balanced"]) == 0
+    drop = ("path",)
+    remote, local = _s3_tree(fs, "textpools/match", drop), _local_tree(tmp_path / "match", drop)
+    remote.pop("manifest.json"), local.pop("manifest.json")
+    assert remote == local
+    stats = local["stats.json"]
+    n_coco = len(json.loads(coco_captions.read_text())["annotations"])
+    n_cc3m = len(cc3m_tsv.read_bytes().splitlines())  # no header: every line is a caption
+    assert (stats["shards"], stats["texts"]) == (3, 43_847) == (3, 3_000 + n_coco + n_cc3m)
+    assert _s3_tree(fs, "textpools/match-balanced", ("match_dir",)) == \
+        _local_tree(tmp_path / "match-balanced", ("match_dir",))
