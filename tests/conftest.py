@@ -64,3 +64,21 @@ def wordnet30_entries(wordnet30_synsets):
     from metadata_builder.wordnet_source import entries_from_synsets
 
     return entries_from_synsets(wordnet30_synsets)
+
+
+def multistream_sample(sample: Path, folder: Path, streams: int = 4):
+    """The real English sample rewritten as a multistream dump of ``streams`` page streams.
+
+    Returns ``(dump, index, pages)``; with ``--shard-mb`` tiny, wiki-count cuts it into ``streams``
+    byte-range shards, which is what the engine and storage tests need.
+    """
+    import bz2
+    import math
+
+    from metadata_builder.wiki.dump import write_multistream
+
+    pages = bz2.decompress(sample.read_bytes()).count(b"<page>")
+    dump = write_multistream(sample, folder / "enwiki-sample-multistream.xml.bz2",
+                             pages_per_stream=math.ceil(pages / streams))
+    index = folder / "enwiki-sample-multistream-index.txt.bz2"
+    return dump, index, pages

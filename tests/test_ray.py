@@ -21,6 +21,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (make test installs it)")
 
+from conftest import multistream_sample  # noqa: E402
 from metadata_builder import executor, storage  # noqa: E402
 
 N_SHARDS = 5
@@ -215,32 +216,6 @@ def test_shared_is_deserialised_once_per_worker_not_per_task(ray_local, tmp_path
 
 # --- the real commands under both engines ---------------------------------------------------------
 
-def _multistream_dump(sample, folder, streams: int = 4):
-    """The real English sample rewritten as a multistream dump (header, ``streams`` page streams,
-    footer, and its ``-index.txt.bz2``), so wiki-count cuts it into ``streams`` shards."""
-    import bz2
-
-    xml = bz2.decompress(sample.read_bytes())
-    head_end = xml.index(b"</siteinfo>\n") + len(b"</siteinfo>\n")
-    pages = re.findall(rb"  <page>\n.*?</page>\n", xml[head_end:], re.DOTALL)
-    footer = xml[xml.rindex(b"</page>\n") + len(b"</page>\n"):]
-    dump, index = folder / "enwiki-sample-multistream.xml.bz2", folder / "enwiki-sample-multistream-index.txt.bz2"
-    lines, offset = [], 0
-    with open(dump, "wb") as out:
-        parts = [(xml[:head_end], [])] + [(b"".join(chunk), chunk) for chunk in np.array_split(
-            np.array(pages, dtype=object), streams)] + [(footer, [])]
-        for blob, chunk in parts:
-            for page in chunk:
-                page_id = int(re.search(rb"\n    <id>(\d+)</id>", page).group(1))
-                title = re.search(rb"<title>(.*?)</title>", page).group(1)
-                lines.append(b"%d:%d:%s\n" % (offset, page_id, title))
-            compressed = bz2.compress(blob, 9)
-            out.write(compressed)
-            offset += len(compressed)
-    index.write_bytes(bz2.compress(b"".join(lines)))
-    return dump, len(pages)
-
-
 def _without_timings(stats: dict) -> dict:
     return {k: v for k, v in stats.items() if k not in ("timings", "seconds")}
 
@@ -248,7 +223,7 @@ def _without_timings(stats: dict) -> dict:
 def test_wiki_count_on_ray_is_identical_to_local(ray_local, wiki_sample, tmp_path):
     from metadata_builder.wiki.count import wiki_count
 
-    dump, n_pages = _multistream_dump(wiki_sample, tmp_path)
+    dump, _, n_pages = multistream_sample(wiki_sample, tmp_path)
     runs = {}
     for engine in ("local", "ray"):
         out = tmp_path / engine

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import multistream_sample
 from metadata_builder import cli
 
 N_SHARDS = 3
@@ -214,35 +215,10 @@ def test_s3_rerun_after_a_failed_shard_or_a_lost_driver_redoes_only_the_unfinish
 
 # --- wiki-count: a multistream dump read by byte ranges from S3, partials and tables written there ----
 
-def _multistream_dump(sample, folder, streams: int = 4):
-    """The real English sample rewritten as a multistream dump (header, ``streams`` page streams,
-    footer) with its ``-index.txt.bz2``, so wiki-count cuts it into ``streams`` byte-range shards."""
-    import bz2
-
-    xml = bz2.decompress(sample.read_bytes())
-    head_end = xml.index(b"</siteinfo>\n") + len(b"</siteinfo>\n")
-    pages = re.findall(rb"  <page>\n.*?</page>\n", xml[head_end:], re.DOTALL)
-    footer = xml[xml.rindex(b"</page>\n") + len(b"</page>\n"):]
-    dump, index = folder / "enwiki-sample-multistream.xml.bz2", folder / "enwiki-sample-multistream-index.txt.bz2"
-    lines, offset = [], 0
-    with open(dump, "wb") as out:
-        parts = [(xml[:head_end], [])] + [(b"".join(chunk), chunk) for chunk in np.array_split(
-            np.array(pages, dtype=object), streams)] + [(footer, [])]
-        for blob, chunk in parts:
-            for page in chunk:
-                page_id = int(re.search(rb"\n    <id>(\d+)</id>", page).group(1))
-                lines.append(b"%d:%d:%s\n" % (offset, page_id, re.search(rb"<title>(.*?)</title>", page).group(1)))
-            compressed = bz2.compress(blob, 9)
-            out.write(compressed)
-            offset += len(compressed)
-    index.write_bytes(bz2.compress(b"".join(lines)))
-    return dump, index, len(pages)
-
-
 @pytest.fixture(scope="module")
 def wiki_local(wiki_sample, tmp_path_factory):
     folder = tmp_path_factory.mktemp("wiki")
-    dump, index, n_pages = _multistream_dump(wiki_sample, folder)
+    dump, index, n_pages = multistream_sample(wiki_sample, folder)
     args = ["wiki-count", str(dump), "--out", str(folder / "out"), "--shard-mb", "0.000001", "--workers", "2",
             "--no-progress"]
     assert cli.main(args) == 0
