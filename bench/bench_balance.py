@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
+from bench.measure import run_measured
 from metadata_builder import paths
 
 ROOT = paths.PROJECT_ROOT
@@ -194,33 +194,13 @@ def measure(args: list[str], label: str, interval: float = 0.2) -> dict:
     log(f"{label} ...")
     result_file = BENCH_DIR / f"step-{label}.json"
     result_file.unlink(missing_ok=True)
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.bench_balance", *args, "--result", str(result_file)],
-                            cwd=ROOT)
-    root = psutil.Process(proc.pid)
-    peak_tree = 0
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        try:
-            rss = 0
-            for p in [root] + root.children(recursive=True):
-                try:
-                    rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            peak_tree = max(peak_tree, rss)
-        except psutil.Error:
-            pass
-        time.sleep(interval)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status):
+    run = run_measured([sys.executable, "-m", "bench.bench_balance", *args, "--result", str(result_file)],
+                       interval, cwd=ROOT)
+    if run.pop("exit_code"):
         raise SystemExit(f"[bench-balance] step {label} failed")
     result = json.loads(result_file.read_text())
     log(f"{label}: {result['seconds']:.2f} s")
-    return {**result, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "max_rss_process": usage.ru_maxrss * 1024, "peak_rss_tree": peak_tree}
+    return {**result, **run}
 
 
 def mib(n: float) -> str:

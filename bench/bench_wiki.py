@@ -23,12 +23,11 @@ import platform
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 
 from bench import wikidump
+from bench.measure import run_measured
 from metadata_builder import paths
 
 ROOT = paths.PROJECT_ROOT
@@ -58,44 +57,12 @@ def load() -> str:
 
 
 def measure(command: str, label: str, interval: float = 0.5) -> dict:
-    """Run a shell command; return wall and CPU seconds and peak RSS figures.
-
-    ``max_rss_process`` is ``wait4``'s ``ru_maxrss`` (the largest single process among the command
-    and all its waited-for descendants); ``peak_rss_tree`` is the largest sum of RSS over the live
-    process tree, sampled every ``interval`` seconds (it counts copy-on-write pages shared by
-    forked workers once per process, so it is an upper bound).
-    """
+    """Run a shell command (pipefail); wall and CPU seconds and peak RSS (see ``run_measured``)."""
     print(f"[bench-wiki] {label}: {command}", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", command])
-    root = psutil.Process(proc.pid)
-    peak_tree = 0
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        try:
-            tree = [root] + root.children(recursive=True)
-            rss = 0
-            for p in tree:
-                try:
-                    rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            peak_tree = max(peak_tree, rss)
-        except psutil.Error:
-            pass
-        time.sleep(interval)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"[bench-wiki] {label} failed with exit code {proc.returncode}: {command}")
-    return {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "max_rss_process": usage.ru_maxrss * 1024,
-        "peak_rss_tree": peak_tree,
-    }
+    run = run_measured(["bash", "-o", "pipefail", "-c", command], interval)
+    if run.pop("exit_code"):
+        raise SystemExit(f"[bench-wiki] {label} failed: {command}")
+    return run
 
 
 def run_ours(dump: dict, workers: int, extra: str) -> tuple[dict, list[tuple[str, int]], dict]:

@@ -24,7 +24,6 @@ import bz2
 import csv
 import glob
 import gzip
-import io
 import json
 import lzma
 import os

@@ -233,7 +233,7 @@ def test_real_sample_bigrams(sample_counts):
 
 
 def test_real_sample_assembled(sample_counts, wordnet30_entries, tmp_path):
-    from metadata_builder.assemble import Source, wordnet_source
+    from metadata_builder.assemble import Source
 
     out, _ = sample_counts
     wordnet = Source("wordnet", wordnet30_entries["entry"].fillna(""), threshold="all")

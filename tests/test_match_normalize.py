@@ -3,7 +3,6 @@ Japanese and Korean (kana and Hangul fixed), and their measured effect on a real
 
 from __future__ import annotations
 
-import json
 import lzma
 import unicodedata
 

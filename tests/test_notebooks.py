@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 ORDER = ["01_build_metadata.ipynb", "02_match_and_balance.ipynb"]

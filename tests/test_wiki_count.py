@@ -7,7 +7,6 @@ import functools
 import gzip
 import json
 import lzma
-import os
 import re
 import signal
 import subprocess
