@@ -124,6 +124,19 @@ def listdir(folder: str | os.PathLike) -> list[str]:
 
 
 @contextlib.contextmanager
+def _remote_temp(fs, inner: str):
+    """A hidden temporary name beside ``inner`` on ``fs``; removed afterwards if still there."""
+    parent, name = posixpath.split(inner)
+    tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            if fs.exists(tmp):
+                fs.rm(tmp)
+
+
+@contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb"):
     """Yield a file object; its content appears at ``path`` only if the block finishes.
 
@@ -135,16 +148,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
             yield handle
         return
     fs, inner = filesystem(path)
-    parent, name = posixpath.split(inner)
-    tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with _remote_temp(fs, inner) as tmp:
         with fs.open(tmp, mode) as handle:
             yield handle
         fs.mv(tmp, inner)
-    finally:
-        with contextlib.suppress(FileNotFoundError, OSError):
-            if fs.exists(tmp):
-                fs.rm(tmp)
 
 
 @contextlib.contextmanager
@@ -160,18 +167,12 @@ def atomic_local_path(path: str | os.PathLike):
             yield tmp
         return
     fs, inner = filesystem(path)
-    parent, name = posixpath.split(inner)
     with tempfile.TemporaryDirectory(prefix="metadata-builder-") as folder:
-        tmp = Path(folder) / name
+        tmp = Path(folder) / posixpath.basename(inner)
         yield tmp
-        remote_tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
-        try:
+        with _remote_temp(fs, inner) as remote_tmp:
             fs.put_file(str(tmp), remote_tmp)
             fs.mv(remote_tmp, inner)
-        finally:
-            with contextlib.suppress(FileNotFoundError, OSError):
-                if fs.exists(remote_tmp):
-                    fs.rm(remote_tmp)
 
 
 @contextlib.contextmanager
