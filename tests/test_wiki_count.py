@@ -28,6 +28,7 @@ from metadata_builder.executor import TasksFailed
 from metadata_builder.wiki.cleaner import clean_fast
 from metadata_builder.wiki.count import FAIL_ENV, wiki_count
 from metadata_builder.wiki.dump import ReadReport, Siteinfo, iter_pages, plan_shards, write_multistream
+from metadata_builder.wiki.tokens import ShardCounts
 
 OUTPUTS = ("unigrams.parquet", "bigrams.parquet", "titles.parquet")
 
@@ -200,9 +201,12 @@ def multistream(wiki_sample, tmp_path_factory):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_multistream_shards_give_identical_outputs(multistream, sample_run, tmp_path, workers):
-    # with 2 workers, also spill the counters often: partial files must sum to the same tables
+def test_multistream_shards_give_identical_outputs(multistream, sample_run, tmp_path, workers, monkeypatch):
+    # with 2 workers, also spill the counters often (small batches, so the size is checked often):
+    # partial files must sum to the same tables
     spill = 3_000_000 if workers == 1 else 40_000
+    if workers == 2:
+        monkeypatch.setattr(ShardCounts, "BATCH_CHARS", 1 << 15)  # inherited by the forked workers
     stats = wiki_count([multistream], tmp_path, workers=workers, shard_mb=0.2, spill_entries=spill, progress=False)
     assert stats["shards"] == 6
     parts = len(list((tmp_path / "shards").glob("*/bigrams-*.parquet")))

@@ -56,6 +56,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -106,17 +107,11 @@ def _write_table(rows: dict, schema: pa.Schema, path: Path) -> None:
 
 def _spill(counts: ShardCounts, folder: Path, part: int, stats: dict) -> None:
     """Write the counters (words the rule drops removed) as partial ``part`` of the shard."""
-    counts = counts.valid()
-    stats["tokens"] += sum(counts.cased.values())
-    stats["words"] += sum(counts.words.values())
-    words = list(counts.words)
-    _write_table({"word": words, "count": [counts.words[w] for w in words],
-                  "articles": [counts.articles[w] for w in words]}, WORDS, folder / f"words-{part:05d}.parquet")
-    _write_table({"word": list(counts.cased), "count": list(counts.cased.values())},
-                 CASED, folder / f"cased-{part:05d}.parquet")
-    pairs = list(counts.bigrams)
-    _write_table({"w1": [p[0] for p in pairs], "w2": [p[1] for p in pairs],
-                  "count": list(counts.bigrams.values())}, PAIRS, folder / f"bigrams-{part:05d}.parquet")
+    tables = counts.tables()
+    stats["tokens"] += int(pc.sum(tables["cased"]["count"]).as_py() or 0)
+    stats["words"] += int(pc.sum(tables["words"]["count"]).as_py() or 0)
+    for name, schema in (("words", WORDS), ("cased", CASED), ("bigrams", PAIRS)):
+        pq.write_table(tables[name].cast(schema), folder / f"{name}-{part:05d}.parquet", row_group_size=ROW_GROUP)
     _write_table({"target": list(counts.links), "count": list(counts.links.values())},
                  LINKS, folder / f"links-{part:05d}.parquet")
 
@@ -193,7 +188,7 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
             target = normalize_title(raw, info)
             if target is not None:
                 counts.links[target] += 1
-        if counts.size() >= spill_entries:
+        if counts.full(spill_entries):
             _spill(counts, tmp, part, stats)
             counts, part = ShardCounts(), part + 1
     _spill(counts, tmp, part, stats)

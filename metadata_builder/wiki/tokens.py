@@ -127,17 +127,61 @@ class _Vocab:
         return ids
 
 
-#: Pair keys ``id1 << 32 | id2`` are multiplied by this odd constant (mod 2^64, so it can be undone):
-#: a Python int hashes to itself, and without the mixing every pair ending in the same word would share
-#: the dict's low hash bits and collide.
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-_UNMIX = np.uint64(pow(0x9E3779B97F4A7C15, -1, 1 << 64))
+def _class(code_points: list[int], negate: bool = False) -> str:
+    """An RE2 character class of exactly ``code_points`` (as ranges ``\\x{..}-\\x{..}``)."""
+    parts, i = [], 0
+    while i < len(code_points):
+        j = i
+        while j + 1 < len(code_points) and code_points[j + 1] == code_points[j] + 1:
+            j += 1
+        a, b = code_points[i], code_points[j]
+        parts.append(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}")
+        i = j + 1
+    return "[" + ("^" if negate else "") + "".join(parts) + "]"
 
 
-def _distinct(ids: np.ndarray) -> np.ndarray:
-    """Distinct values of a page's ids (a sort: cheaper than ``np.unique`` on small arrays)."""
-    ids = np.sort(ids)
-    return ids[np.r_[True, ids[1:] != ids[:-1]]] if len(ids) else ids
+_ARROW = None
+
+
+def _arrow_rules() -> tuple[str, bool]:
+    """The RE2 pattern of run boundaries, and whether Arrow's white space is Python's (checked once).
+
+    Python's ``\\w`` (``str.isalnum()`` or ``_``) and ``str.isspace()`` follow the Unicode tables of
+    this Python; RE2's ``\\w`` is ASCII only and its ``\\pL`` may follow another Unicode version. So
+    the boundary class is built here from Python's own answers for every code point, and Arrow's
+    ``utf8_split_whitespace`` is used only if it splits on exactly Python's white space (checked on
+    every code point, ~0.4 s once per process); otherwise a regex split on Python's class is used.
+    """
+    global _ARROW
+    if _ARROW is None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+        space = [c for c in points if chr(c).isspace()]
+        line = {ord(c) for c in "\n" + _LINE_BREAKS}
+        kept = sorted({c for c in points if chr(c).isalnum()} | {ord("_"), ord("'"), ord("-")}
+                      | (set(space) - line))
+        breaks = _class(kept, negate=True) + "+"
+        split = pc.utf8_split_whitespace(pa.array(["a" + chr(c) + "b" for c in points]))
+        splits = np.flatnonzero(np.diff(split.offsets.to_numpy()) != 1)
+        same_space = np.array(points)[splits].tolist() == space
+        _ARROW = (breaks, _class(sorted(set(space) - line)) + "+", same_space)
+    return _ARROW
+
+
+def _pieces(texts: list[str]):
+    """:func:`run_tokens` of many normalised texts at once, in Arrow (C++): a list array, one list a text.
+
+    Same pieces as :func:`run_tokens`, possibly with more ``|`` in a row (harmless: ``|`` only stops
+    pairs) and ``""`` at a text's ends (callers treat it as ``|``).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    breaks, space, same_space = _arrow_rules()
+    text = pc.replace_substring_regex(pa.array(texts, pa.large_string()), breaks, " | ")
+    return pc.utf8_split_whitespace(text) if same_space else pc.split_pattern_regex(text, space)
 
 
 def _add(counts: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
@@ -147,20 +191,28 @@ def _add(counts: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def _sum_by_key(parts: list) -> "pa.Table":
+    """One (key, count) table from several: counts of equal keys summed (Arrow's hash aggregation)."""
+    import pyarrow as pa
+
+    table = pa.concat_tables(parts)
+    return table.group_by("key", use_threads=False).aggregate([("count", "sum")]).rename_columns(["key", "count"])
+
+
 class ShardCounts:
     """Counters of one shard (or one spill of it): words, case-kept tokens, bigrams, links.
 
-    Fast form of :func:`unigram_tokens` and :func:`runs`, same counts: tokens become int ids
-    (:class:`_Vocab`), pairs one int ``id1 << 32 | id2`` counted with ``Counter.update`` on a list
-    (C speed, no tuples); word and token occurrences are summed with ``np.bincount`` per batch of
-    pages. :meth:`valid` turns them into the Counters ``count.py`` writes: ``words`` and
-    ``articles`` (lower-cased SPEC words), ``cased`` (case-kept tokens, PMI's c1, c2) and
-    ``bigrams`` (``(w1, w2)`` case-kept). ``links`` (link target -> occurrences) is filled by the
-    caller. :meth:`size` counts exactly the distinct keys the plain Counters would hold before
-    :meth:`valid` (every piece and pair, dropped ones included), so spills happen at the same pages.
+    Fast form of :func:`unigram_tokens` and :func:`runs`, same counts. Texts wait until
+    ``BATCH_CHARS`` characters are pending, then are tokenised together in Arrow (:func:`_pieces`,
+    C++); each batch's distinct pieces become int ids (:class:`_Vocab`, one dict look-up per
+    distinct piece, not per token), pairs one int ``id1 << 32 | id2`` counted with Arrow's hash
+    aggregation, and word and token occurrences summed with ``np.bincount``. :meth:`tables` gives
+    the partial tables ``count.py`` writes: ``words`` (lower-cased SPEC words, count, articles),
+    ``cased`` (case-kept tokens: PMI's c1, c2) and ``bigrams`` (``w1, w2`` case-kept, count).
+    ``links`` (link target -> occurrences) is filled by the caller.
     """
 
-    BATCH = 1 << 20  # pending token ids summed at least this often
+    BATCH_CHARS = 1 << 22
 
     def __init__(self):
         self.links = Counter()
@@ -170,10 +222,12 @@ class ShardCounts:
         # a piece with a _LOWER_CONTEXT character, only met on pages that take the reference path)
         self._cased = _Vocab(self._cased_values, 2)
         self._cased.encode([_SEP])  # id 0: a run boundary
-        self._pairs = Counter()  # id1 << 32 | id2 -> occurrences (every pair of adjacent pieces)
+        self._texts: list[str] = []
+        self._chars = 0
         self._words = self._articles = self._cased_counts = np.zeros(0, dtype=np.int64)
-        self._pending = {"words": [], "articles": [], "cased": []}
-        self._pending_n = 0
+        self._pairs = None  # (key, count) table of the pairs summed so far
+        self._pair_parts: list = []  # per-batch (key, count) tables not yet summed in
+        self._pending_pairs = 0  # rows in _pair_parts
 
     def _cased_values(self, new: list[str]) -> np.ndarray:
         out = np.full((len(new), 2), -1, dtype=np.int64)
@@ -185,59 +239,106 @@ class ShardCounts:
         return out
 
     def add_text(self, text: str) -> None:
-        """Count one article's clean text.
+        """Count one article's clean text (tokenised with the next batch)."""
+        self._texts.append(normalize(text))
+        self._chars += len(text)
+        if self._chars >= self.BATCH_CHARS:
+            self._tokenise()
 
-        Pairs are adjacent tokens of :func:`run_tokens` (a ``|`` between them: no pair); those
-        touching a piece the rule drops are removed in :meth:`valid`, as a dropped piece between two
-        words keeps them apart in :func:`runs`. Lower-cased pieces are the case-kept ones lower-cased
-        one by one, which equals the pieces of ``text.lower()`` unless the text holds a character of
-        ``_LOWER_CONTEXT``; such a page takes the reference form.
+    def _tokenise(self) -> None:
+        """Count the pending texts.
+
+        Pairs are adjacent pieces of one text with no ``|`` between them; those touching a piece the
+        rule drops are removed in :meth:`tables`, as a dropped piece between two words keeps them
+        apart in :func:`runs`. Lower-cased pieces are the case-kept ones lower-cased one by one,
+        which equals the pieces of ``text.lower()`` unless the text holds a character of
+        ``_LOWER_CONTEXT``; such a text takes the reference form.
         """
-        text = normalize(text)
-        ids = self._cased.encode(run_tokens(text))
-        pieces = ids[ids != 0]
-        keys = ((ids[:-1] << 32) | ids[1:]).astype(np.uint64) * _MIX
-        self._pairs.update(keys[(ids[:-1] != 0) & (ids[1:] != 0)].tolist())
-        values = self._cased.values[pieces]
-        self._pending["cased"].append(pieces[values[:, 0] == 1])
-        if _LOWER_CONTEXT[0] in text or _LOWER_CONTEXT[1] in text:
-            low = self._lower.encode(_PIECE.findall(text.lower()))
-        else:
-            low = values[:, 1]
-        low = low[self._lower.values[low, 0] == 1]
-        self._pending["words"].append(low)
-        self._pending["articles"].append(_distinct(low))
-        self._pending_n += len(ids)
-        if self._pending_n >= self.BATCH:
-            self._flush()
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-    def _flush(self) -> None:
-        """Sum the pending ids into the count arrays."""
-        p = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in self._pending.items()}
-        self._words = _add(self._words, p["words"], len(self._lower))
-        self._articles = _add(self._articles, p["articles"], len(self._lower))
-        self._cased_counts = _add(self._cased_counts, p["cased"], len(self._cased))
-        self._pending = {k: [] for k in self._pending}
-        self._pending_n = 0
+        texts, self._texts, self._chars = self._texts, [], 0
+        if not texts:
+            return
+        lists = _pieces(texts)
+        encoded = pc.dictionary_encode(lists.flatten())
+        distinct = encoded.dictionary.to_pylist()
+        if "" in distinct:  # the ends of a text that starts or ends with white space
+            distinct[distinct.index("")] = _SEP
+        ids = self._cased.encode(distinct)[encoded.indices.to_numpy(zero_copy_only=False)]
+        page = np.repeat(np.arange(len(texts)), np.diff(lists.offsets.to_numpy()))
 
-    def valid(self) -> "ShardCounts":
-        """Set the Counters ``words``, ``articles``, ``cased`` and ``bigrams`` (words only); return self."""
-        self._flush()
-        low, cased = self._lower.strings, self._cased.strings
-        used = np.flatnonzero(self._words).tolist()
-        self.words = Counter(dict(zip(map(low.__getitem__, used), self._words[used].tolist())))
-        self.articles = Counter(dict(zip(map(low.__getitem__, used), self._articles[used].tolist())))
-        used = np.flatnonzero(self._cased_counts).tolist()
-        self.cased = Counter(dict(zip(map(cased.__getitem__, used), self._cased_counts[used].tolist())))
-        keys = np.fromiter(self._pairs, dtype=np.uint64, count=len(self._pairs)) * _UNMIX
-        w1, w2 = (keys >> np.uint64(32)).astype(np.int64), (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        good = self._cased.values[:, 0]
-        keep = (good[w1] == 1) & (good[w2] == 1)
-        counts = np.fromiter(self._pairs.values(), dtype=np.int64, count=len(self._pairs))[keep]
-        pairs = zip(map(cased.__getitem__, w1[keep].tolist()), map(cased.__getitem__, w2[keep].tolist()))
-        self.bigrams = Counter(dict(zip(pairs, counts.tolist())))
-        return self
+        pair = (ids[:-1] != 0) & (ids[1:] != 0) & (page[:-1] == page[1:])
+        keys = (ids[:-1][pair] << 32) | ids[1:][pair]
+        if len(keys):  # distinct keys by hashing (dictionary_encode), their counts by np.bincount
+            distinct_keys = pc.dictionary_encode(keys)
+            counted = np.bincount(distinct_keys.indices.to_numpy(), minlength=len(distinct_keys.dictionary))
+            self._pair_parts.append(pa.table({"key": distinct_keys.dictionary, "count": counted}))
+            self._pending_pairs += len(counted)
+        # sum pending parts once they outnumber the summed rows: each pair row is summed O(1) times
+        if self._pending_pairs >= (0 if self._pairs is None else self._pairs.num_rows):
+            self._compact()
+
+        values = self._cased.values[ids]
+        piece = ids != 0
+        self._cased_counts = _add(self._cased_counts, ids[piece & (values[:, 0] == 1)], len(self._cased))
+        sigma, dotted_i = _LOWER_CONTEXT
+        special = [i for i, t in enumerate(texts) if sigma in t or dotted_i in t]
+        simple = piece if not special else piece & ~np.isin(page, special)
+        low, low_page = values[simple, 1], page[simple]
+        if special:  # the reference form: pieces of text.lower()
+            extra = [self._lower.encode(_PIECE.findall(texts[i].lower())) for i in special]
+            low = np.concatenate([low] + extra)
+            low_page = np.concatenate([low_page] + [np.full(len(e), i) for i, e in zip(special, extra)])
+        word = self._lower.values[low, 0] == 1
+        low, low_page = low[word], low_page[word]
+        self._words = _add(self._words, low, len(self._lower))
+        per_article = pc.unique((low_page.astype(np.int64) << 32) | low).to_numpy() & 0xFFFFFFFF
+        self._articles = _add(self._articles, per_article, len(self._lower))
+
+    def _compact(self) -> None:
+        parts = ([self._pairs] if self._pairs is not None else []) + self._pair_parts
+        if parts:
+            self._pairs = _sum_by_key(parts)
+        self._pair_parts, self._pending_pairs = [], 0
 
     def size(self) -> int:
-        """Distinct keys held: lower-cased and case-kept pieces, pairs, links."""
-        return len(self._lower) + len(self._cased) - 1 + len(self._pairs) + len(self.links)
+        """Keys held: pieces, pair rows (pending batches' rows counted as if all new), links.
+
+        An upper bound of the distinct keys, exact right after :meth:`full` has summed the pairs.
+        """
+        pairs = (0 if self._pairs is None else self._pairs.num_rows) + self._pending_pairs
+        return len(self._lower) + len(self._cased) - 1 + pairs + len(self.links)
+
+    def full(self, limit: int) -> bool:
+        """True when the counters hold ``limit`` keys or more (time to spill them).
+
+        Pending pair rows are summed first when the bound reaches ``limit``, so a spill is never
+        caused by rows that are the same pair; this sums at most once per batch.
+        """
+        if self.size() >= limit and self._pair_parts:
+            self._compact()
+        return self.size() >= limit
+
+    def tables(self) -> dict:
+        """The partial tables of the words the rule keeps: ``words``, ``cased``, ``bigrams``."""
+        import pyarrow as pa
+
+        self._tokenise()
+        self._compact()
+        low, cased = pa.array(self._lower.strings, pa.string()), pa.array(self._cased.strings, pa.string())
+        used = np.flatnonzero(self._words)
+        words = pa.table({"word": low.take(used), "count": self._words[used],
+                          "articles": self._articles[used]})
+        used = np.flatnonzero(self._cased_counts)
+        cased_table = pa.table({"word": cased.take(used), "count": self._cased_counts[used]})
+        if self._pairs is None:
+            keys = counts = np.zeros(0, dtype=np.int64)
+        else:
+            keys = self._pairs.column("key").to_numpy()
+            counts = self._pairs.column("count").to_numpy()
+        w1, w2 = keys >> 32, keys & 0xFFFFFFFF
+        good = self._cased.values[: len(self._cased), 0] == 1
+        keep = good[w1] & good[w2]
+        bigrams = pa.table({"w1": cased.take(w1[keep]), "w2": cased.take(w2[keep]), "count": counts[keep]})
+        return {"words": words, "cased": cased_table, "bigrams": bigrams}
