@@ -24,6 +24,8 @@ import re
 from collections import Counter, defaultdict
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _PIECE = re.compile(r"[\w'-]+")
 #: A piece the rule keeps: starts and ends with a word character, no digit anywhere.
@@ -154,9 +156,6 @@ def _arrow_rules() -> tuple[str, bool]:
     """
     global _ARROW
     if _ARROW is None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
         space = [c for c in points if chr(c).isspace()]
         line = {ord(c) for c in "\n" + _LINE_BREAKS}
@@ -176,9 +175,6 @@ def _pieces(texts: list[str]):
     Same pieces as :func:`run_tokens`, possibly with more ``|`` in a row (harmless: ``|`` only stops
     pairs) and ``""`` at a text's ends (callers treat it as ``|``).
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     breaks, space, same_space = _arrow_rules()
     text = pc.replace_substring_regex(pa.array(texts, pa.large_string()), breaks, " | ")
     return pc.utf8_split_whitespace(text) if same_space else pc.split_pattern_regex(text, space)
@@ -191,10 +187,8 @@ def _add(counts: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _sum_by_key(parts: list) -> "pa.Table":
+def _sum_by_key(parts: list) -> pa.Table:
     """One (key, count) table from several: counts of equal keys summed (Arrow's hash aggregation)."""
-    import pyarrow as pa
-
     table = pa.concat_tables(parts)
     return table.group_by("key", use_threads=False).aggregate([("count", "sum")]).rename_columns(["key", "count"])
 
@@ -254,9 +248,6 @@ class ShardCounts:
         which equals the pieces of ``text.lower()`` unless the text holds a character of
         ``_LOWER_CONTEXT``; such a text takes the reference form.
         """
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         texts, self._texts, self._chars = self._texts, [], 0
         if not texts:
             return
@@ -322,8 +313,6 @@ class ShardCounts:
 
     def tables(self) -> dict:
         """The partial tables of the words the rule keeps: ``words``, ``cased``, ``bigrams``."""
-        import pyarrow as pa
-
         self._tokenise()
         self._compact()
         low, cased = pa.array(self._lower.strings, pa.string()), pa.array(self._cased.strings, pa.string())
