@@ -87,10 +87,16 @@ def test_unclosed_markup_is_text_not_a_hang():
     assert clean_fast("{{a " * 3 + "x }}", INFO) == "{{a {{a "  # the innermost closed one goes
 
 
-def test_arrow_pieces_equal_python_pieces_on_every_code_point():
-    """The Arrow tokeniser's RE2 class is built from Python's answers: check all 1.1M code points."""
+@pytest.mark.parametrize("arrow_space", [True, False])
+def test_arrow_pieces_equal_python_pieces_on_every_code_point(arrow_space, monkeypatch):
+    """The Arrow tokeniser's RE2 class is built from Python's answers: check all 1.1M code points,
+    with Arrow's white-space split and with the regex split used when Arrow's white space differs."""
+    from metadata_builder.wiki import tokens
     from metadata_builder.wiki.tokens import _pieces, run_tokens
 
+    breaks, space, same = tokens.arrow_rules()
+    assert same  # this pyarrow splits on exactly Python's white space
+    monkeypatch.setattr(tokens, "_ARROW", (breaks, space, arrow_space))
     texts = [f"a{chr(c)}b c" for c in range(0x110000) if not 0xD800 <= c < 0xE000]
     squeeze = lambda tokens: [t for i, t in enumerate(tokens) if t and not (t == "|" == tokens[i - 1])]  # noqa: E731
     got = _pieces(texts).to_pylist()

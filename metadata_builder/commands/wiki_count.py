@@ -27,8 +27,9 @@ def add_arguments(p):
     p.add_argument("--bigrams", dest="bigram_table", choices=BIGRAM_TABLES, default="all",
                    help="all: every bigram with pmi and score_v2 (default); pmi30: only PMI >= 30 "
                         "(recipe metaclip-v1; exact shortcut, far less merge work on a full dump)")
-    p.add_argument("--shard-mb", type=float, default=64.0,
-                   help="MB per shard of a multistream .xml.bz2 (compressed) or a plain .xml (default 64)")
+    p.add_argument("--shard-mb", type=float, default=None,
+                   help="MB per shard of a multistream .xml.bz2 (compressed) or a plain .xml "
+                        "(default: 1/16 of the dumps' size, between 8 and 64)")
     p.add_argument("--spill-entries", type=int, default=3_000_000,
                    help="a worker writes its counters out past this many keys (bounds its memory; default 3M)")
     p.add_argument("--memory-limit", default="4GB", help="DuckDB memory limit of the merge (default 4GB)")

@@ -52,6 +52,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -64,7 +65,7 @@ from .. import atomic, executor, storage
 from ..errors import UserError
 from .cleaner import CLEANERS, get_cleaner
 from .dump import ReadReport, Shard, Siteinfo, _size, iter_pages, plan_shards
-from .tokens import ShardCounts
+from .tokens import ShardCounts, arrow_rules
 
 BIGRAM_TABLES = ("all", "pmi30")
 PLAN_VERSION = 1
@@ -105,15 +106,23 @@ def _write_table(rows: dict, schema: pa.Schema, path: Path) -> None:
     pq.write_table(pa.table(rows, schema=schema), path, row_group_size=ROW_GROUP)
 
 
-def _spill(counts: ShardCounts, folder: Path, part: int, stats: dict) -> None:
-    """Write the counters (words the rule drops removed) as partial ``part`` of the shard."""
+def _spill(counts: ShardCounts, folder: Path, part: int, stats: dict, info: Siteinfo) -> None:
+    """Write the counters (words the rule drops removed) as partial ``part`` of the shard.
+
+    Link targets are counted raw (``Counter.update``, C speed) and normalised here, once per
+    distinct raw target instead of once per link.
+    """
     tables = counts.tables()
     stats["tokens"] += int(pc.sum(tables["cased"]["count"]).as_py() or 0)
     stats["words"] += int(pc.sum(tables["words"]["count"]).as_py() or 0)
     for name, schema in (("words", WORDS), ("cased", CASED), ("bigrams", PAIRS)):
         pq.write_table(tables[name].cast(schema), folder / f"{name}-{part:05d}.parquet", row_group_size=ROW_GROUP)
-    _write_table({"target": list(counts.links), "count": list(counts.links.values())},
-                 LINKS, folder / f"links-{part:05d}.parquet")
+    links = Counter()
+    for raw, n in counts.links.items():
+        target = normalize_title(raw, info)
+        if target is not None:
+            links[target] += n
+    _write_table({"target": list(links), "count": list(links.values())}, LINKS, folder / f"links-{part:05d}.parquet")
 
 
 class _Meter:
@@ -184,14 +193,11 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
         articles["title"].append(page.title)
         articles["page_id"].append(page.page_id)
         counts.add_text(text)
-        for raw in _LINK.findall(page.text):
-            target = normalize_title(raw, info)
-            if target is not None:
-                counts.links[target] += 1
+        counts.links.update(_LINK.findall(page.text))  # raw targets: normalised once each, at the spill
         if counts.full(spill_entries):
-            _spill(counts, tmp, part, stats)
+            _spill(counts, tmp, part, stats, info)
             counts, part = ShardCounts(), part + 1
-    _spill(counts, tmp, part, stats)
+    _spill(counts, tmp, part, stats, info)
     meter.now = [shard.compressed_bytes, stats["pages"], report.bytes]
     meter.flush()
     _write_table(articles, ARTICLES, tmp / "articles.parquet")
@@ -402,8 +408,26 @@ def _merge_remote(out: str, folders: list[str], **options) -> dict:
     return facts
 
 
+def shard_bytes(dumps: list, shard_mb: float | None = None) -> int:
+    """Compressed bytes per shard: ``shard_mb`` MB, or by default 1/16 of the dumps, within 8-64 MB.
+
+    Big shards cost less (each shard learns its vocabulary again); small dumps still get enough
+    shards to keep every worker busy to the end. The size depends only on the dumps, never on the
+    worker count, so a run can resume with other ``--workers``.
+    """
+    if shard_mb is not None:
+        return max(1, int(shard_mb * (1 << 20)))
+    total = 0
+    for dump in dumps:
+        try:
+            total += _size(storage.canonical(dump))
+        except OSError:  # a missing dump: plan_shards names it
+            pass
+    return int(min(64 << 20, max(8 << 20, total / 16)))
+
+
 def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", engine: str = "local",
-               shard_mb: float = 64.0, spill_entries: int = 3_000_000, bigram_table: str = "all",
+               shard_mb: float | None = None, spill_entries: int = 3_000_000, bigram_table: str = "all",
                memory_limit: str = "4GB", progress: bool = True, pmi_min: float = 30.0,
                ray_address: str | None = None) -> dict:
     """Count a dump (or dump parts) into ``out``; resume finished shards; return the stats dict.
@@ -420,7 +444,7 @@ def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", eng
     started = time.perf_counter()
     out = storage.under(out)  # a Path, or a URL string: partials and tables go to object storage
     local = storage.is_local(out)
-    shards = plan_shards(dumps, max(1, int(shard_mb * (1 << 20))))
+    shards = plan_shards(dumps, shard_bytes(dumps, shard_mb))
     shard_root = storage.under(out, "shards")
     if local:
         try:
@@ -446,6 +470,7 @@ def wiki_count(dumps: list, out, *, workers: int = 1, cleaner: str = "fast", eng
     resumed = len(shards) - len(todo)
 
     count_started = time.perf_counter()
+    arrow_rules()  # ~0.4 s once here; forked workers inherit the result
     shared = dict(cleaner=cleaner, spill_entries=spill_entries)
     with _ProgressBar(sum(s.compressed_bytes for s, _ in todo), progress and bool(todo),
                       live=engine == "local") as bar:

@@ -145,8 +145,8 @@ def _class(code_points: list[int], negate: bool = False) -> str:
 _ARROW = None
 
 
-def _arrow_rules() -> tuple[str, bool]:
-    """The RE2 pattern of run boundaries, and whether Arrow's white space is Python's (checked once).
+def arrow_rules() -> tuple[str, str, bool]:
+    """RE2 patterns of run boundaries and of white space, and whether Arrow's white space is Python's.
 
     Python's ``\\w`` (``str.isalnum()`` or ``_``) and ``str.isspace()`` follow the Unicode tables of
     this Python; RE2's ``\\w`` is ASCII only and its ``\\pL`` may follow another Unicode version. So
@@ -175,7 +175,7 @@ def _pieces(texts: list[str]):
     Same pieces as :func:`run_tokens`, possibly with more ``|`` in a row (harmless: ``|`` only stops
     pairs) and ``""`` at a text's ends (callers treat it as ``|``).
     """
-    breaks, space, same_space = _arrow_rules()
+    breaks, space, same_space = arrow_rules()
     text = pc.replace_substring_regex(pa.array(texts, pa.large_string()), breaks, " | ")
     return pc.utf8_split_whitespace(text) if same_space else pc.split_pattern_regex(text, space)
 
@@ -203,7 +203,7 @@ class ShardCounts:
     aggregation, and word and token occurrences summed with ``np.bincount``. :meth:`tables` gives
     the partial tables ``count.py`` writes: ``words`` (lower-cased SPEC words, count, articles),
     ``cased`` (case-kept tokens: PMI's c1, c2) and ``bigrams`` (``w1, w2`` case-kept, count).
-    ``links`` (link target -> occurrences) is filled by the caller.
+    ``links`` (raw link target -> occurrences) is filled by the caller.
     """
 
     BATCH_CHARS = 1 << 22
