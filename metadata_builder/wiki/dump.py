@@ -18,8 +18,10 @@ Namespaces come from the dump's ``<siteinfo>``: a page is in the main namespace 
 
 from __future__ import annotations
 
+import atexit
 import bz2
 import functools
+import io
 import lzma
 import os
 import re
@@ -216,17 +218,97 @@ def _compressed_chunks(path: str, start: int, end: int, make, on_progress=None) 
             raise EOFError("compressed data ended before the end of a stream")
 
 
+#: indexed_bzip2 readers in use. Its reader runs a thread, and a reader still open when Python shuts
+#: down aborts the process ("terminate called"); a generator left suspended (an exception escaping
+#: the page loop) would do that, so every reader still open is closed at exit.
+_OPEN_BZ2: set = set()
+
+
+@atexit.register
+def _close_bz2_readers() -> None:
+    for reader in list(_OPEN_BZ2):
+        reader.close()
+    _OPEN_BZ2.clear()
+
+
+class _Range(io.RawIOBase):
+    """Bytes [start, end) of a seekable binary file, as a file of their own (for indexed_bzip2)."""
+
+    def __init__(self, f, start: int, end: int):
+        self.f, self.start, self.end, self.pos = f, start, end, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.end - self.start}[whence]
+        self.pos = max(0, min(base + offset, self.end - self.start))
+        return self.pos
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.end - self.start - self.pos)
+        if n <= 0:
+            return 0
+        self.f.seek(self.start + self.pos)
+        data = self.f.read(n)
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+
+def _bz2_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
+    """Decompress the bz2 streams in bytes [start, end) of ``path`` with indexed_bzip2 (MIT).
+
+    Its decoder takes ~20% less CPU than Python's ``bz2`` (libbz2), and decoding is about a third of
+    ``wiki-count``'s CPU. It reports a cut or corrupt stream only as a bare error, after holding back
+    up to ~1 MB it had decoded; so on any error the range is decoded again with ``bz2`` and what was
+    already yielded is skipped: a cut download gives exactly the pages, and the error, that
+    :func:`_compressed_chunks` gives.
+    """
+    import indexed_bzip2
+
+    done = 0
+    try:
+        with _open(path) as f, _Range(f, start, end) as raw, indexed_bzip2.open(raw, parallelization=1) as bz:
+            _OPEN_BZ2.add(bz)
+            try:
+                while chunk := bz.read(CHUNK):
+                    done += len(chunk)
+                    if on_progress is not None:
+                        on_progress(raw.pos)
+                    yield chunk
+            finally:
+                _OPEN_BZ2.discard(bz)
+        return
+    except Exception:  # noqa: BLE001 - redone below with bz2, which raises the meaningful error
+        pass
+    for chunk in _compressed_chunks(path, start, end, bz2.BZ2Decompressor, on_progress):
+        if done >= len(chunk):
+            done -= len(chunk)
+            continue
+        yield chunk[done:]
+        done = 0
+
+
 def _file_chunks(path: str, on_progress=None) -> Iterator[bytes]:
     """Decompressed chunks of a whole file; ``on_progress(compressed bytes read)`` after each."""
     make = _decompressor(path)
     if make is None:
         return _plain_chunks(path, 0, _size(path), on_progress)
+    if make is bz2.BZ2Decompressor:
+        return _bz2_chunks(path, 0, _size(path), on_progress)
     return _compressed_chunks(path, 0, _size(path), make, on_progress)
 
 
 def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
     """Decompress the concatenated bz2 streams in bytes [start, end) of ``path``."""
-    return _compressed_chunks(path, start, end, bz2.BZ2Decompressor, on_progress)
+    return _bz2_chunks(path, start, end, on_progress)
 
 
 def _plain_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
