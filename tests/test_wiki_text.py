@@ -103,3 +103,19 @@ def test_arrow_pieces_equal_python_pieces_on_every_code_point(arrow_space, monke
     differ = [t for t, pieces in zip(texts, got) if squeeze(pieces) != squeeze(run_tokens(t))]
     assert differ == []
     assert got[ord(".")] == ["a", "|", "b", "c"] and got[ord("é")] == ["aéb", "c"] and got[ord("\n")] == ["a", "|", "b", "c"]
+
+
+def test_fast_forms_of_cleaner_rules_equal_their_plain_regexes():
+    """The list-mark regex and the URL search are rewritten for speed; fuzz them against the plain forms."""
+    import random
+    import re
+
+    from metadata_builder.wiki import cleaner
+
+    plain_marks, plain_urls = re.compile(r"^[*#:;]+\s*", re.M), cleaner._URL
+    rng = random.Random(0)
+    for _ in range(20_000):
+        text = "".join(rng.choice(["*", "#", ":", ";", " ", "\n", "\t", "a", "/", "http", "s", "ftp", "://", "]"])
+                       for _ in range(rng.randint(0, 16)))
+        assert cleaner._LIST_MARK.sub("", text) == plain_marks.sub("", text), text
+        assert cleaner._remove_urls(text) == plain_urls.sub("", text), text

@@ -32,13 +32,17 @@ _LINK = re.compile(r"\[\[([^\[\]]*)\]\]([^\W\d_]*)")
 #: cannot make the search quadratic.
 _EXTERNAL = re.compile(r"\[(?:https?:|ftp:)?//[^\s\]]*(?:[ \t]+([^\]\n]{0,300}))?\]")
 _URL = re.compile(r"(?:https?|ftp)://[^\s\]|<>]+")
+_URL_START = (5, 4, 3)  # "https", "http", "ftp": where a URL can start before its "://"
 #: A heading line (``^(=+)\s*(.*?)\s*\1\s*$`` in multi-line mode), found from the "\n" before it: a
 #: literal first character lets the regex engine jump between line breaks instead of trying every
 #: position (4x faster). A match ends before a "\n" (``$``), so that "\n" is never taken from the
 #: next heading; the first line is tried on its own (``_FIRST_HEADING``).
 _HEADING = re.compile(r"\n(=+)\s*(.*?)\s*\1\s*$", re.M)
 _FIRST_HEADING = re.compile(r"\A(=+)\s*(.*?)\s*\1\s*$", re.M)
-_LIST_MARK = re.compile(r"^[*#:;]+\s*", re.M)
+#: ``^[*#:;]+\s*`` in multi-line mode, written to start with a character set (a mark not preceded by
+#: a character other than "\n"): the regex engine then skips to the next mark instead of trying
+#: every position (~2x faster, same matches).
+_LIST_MARK = re.compile(r"[*#:;](?<![^\n][*#:;])[*#:;]*\s*")
 _QUOTES = re.compile(r"''+")  # not '{2,}: a literal prefix makes the search 8x faster
 _MAGIC = re.compile(r"__[A-Z]+__")
 _BREAK_TAG = re.compile(r"<br\s*/?>|</?(?:p|div|li|ul|ol|tr|td|th|table|blockquote)\b[^>]*>", re.I)
@@ -93,6 +97,28 @@ def _remove_tables(text: str) -> str:
     return "\n".join(out)
 
 
+def _remove_urls(text: str) -> str:
+    """``_URL.sub("", text)``, with the search driven by ``str.find("://")`` (C speed).
+
+    Every match has its ``://`` 5, 4 or 3 characters after its start, and the ``://`` of a text are
+    at least 3 apart, so trying those starts in order, ``://`` after ``://``, finds the same
+    leftmost matches the regex scan would.
+    """
+    out, pos = [], 0
+    i = text.find("://")
+    while i >= 0:
+        for back in _URL_START:
+            start = i - back
+            m = _URL.match(text, start) if start >= pos else None
+            if m:
+                out.append(text[pos:start])
+                pos = m.end()
+                break
+        i = text.find("://", max(i + 3, pos))
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def clean_fast(text: str, info: Siteinfo) -> str:
     """Plain text of a page's wikitext (see the module docstring for the rules).
 
@@ -114,7 +140,7 @@ def clean_fast(text: str, info: Siteinfo) -> str:
                 break
     if "//" in text:
         text = _EXTERNAL.sub(r"\1", text)
-        text = _URL.sub("", text)
+        text = _remove_urls(text)
     if text.startswith("="):
         text = _FIRST_HEADING.sub(r"\2", text, count=1)
     if "\n=" in text:

@@ -253,39 +253,51 @@ class ShardCounts:
             return
         lists = _pieces(texts)
         encoded = pc.dictionary_encode(lists.flatten())
+        # work on the batch's own entry numbers (``local``: one per token) and translate only the
+        # distinct entries and pairs to global ids: per-token arrays stay few and small
         distinct = encoded.dictionary.to_pylist()
         if "" in distinct:  # the ends of a text that starts or ends with white space
             distinct[distinct.index("")] = _SEP
-        ids = self._cased.encode(distinct)[encoded.indices.to_numpy(zero_copy_only=False)]
+        gid = self._cased.encode(distinct)
+        local = encoded.indices.to_numpy(zero_copy_only=False)
         page = np.repeat(np.arange(len(texts)), np.diff(lists.offsets.to_numpy()))
 
-        pair = (ids[:-1] != 0) & (ids[1:] != 0) & (page[:-1] == page[1:])
-        keys = (ids[:-1][pair] << 32) | ids[1:][pair]
-        if len(keys):  # distinct keys by hashing (dictionary_encode), their counts by np.bincount
+        stop = (gid == 0)[local]  # "|": no pair across it
+        pair = ~stop[:-1] & ~stop[1:] & (page[:-1] == page[1:])
+        keys = (local[:-1][pair].astype(np.int64) << 32) | local[1:][pair]
+        if len(keys):  # distinct pairs by hashing (dictionary_encode), their counts by np.bincount
             distinct_keys = pc.dictionary_encode(keys)
             counted = np.bincount(distinct_keys.indices.to_numpy(), minlength=len(distinct_keys.dictionary))
-            self._pair_parts.append(pa.table({"key": distinct_keys.dictionary, "count": counted}))
+            first, second = np.divmod(distinct_keys.dictionary.to_numpy(), 1 << 32)
+            self._pair_parts.append(pa.table({"key": (gid[first] << 32) | gid[second], "count": counted}))
             self._pending_pairs += len(counted)
-        # sum pending parts once they outnumber the summed rows: each pair row is summed O(1) times
-        if self._pending_pairs >= (0 if self._pairs is None else self._pairs.num_rows):
-            self._compact()
 
-        values = self._cased.values[ids]
-        piece = ids != 0
-        self._cased_counts = _add(self._cased_counts, ids[piece & (values[:, 0] == 1)], len(self._cased))
+        occurrences = np.bincount(local, minlength=len(gid))
+        values = self._cased.values[gid]
+        cased = (gid != 0) & (values[:, 0] == 1)  # distinct entries are distinct pieces: += is exact
+        self._cased_counts = _add(self._cased_counts, np.zeros(0, dtype=np.int64), len(self._cased))
+        self._cased_counts[gid[cased]] += occurrences[cased]
+
         sigma, dotted_i = _LOWER_CONTEXT
         special = [i for i, t in enumerate(texts) if sigma in t or dotted_i in t]
-        simple = piece if not special else piece & ~np.isin(page, special)
-        low, low_page = values[simple, 1], page[simple]
-        if special:  # the reference form: pieces of text.lower()
-            extra = [self._lower.encode(_PIECE.findall(texts[i].lower())) for i in special]
-            low = np.concatenate([low] + extra)
-            low_page = np.concatenate([low_page] + [np.full(len(e), i) for i, e in zip(special, extra)])
-        word = self._lower.values[low, 0] == 1
-        low, low_page = low[word], low_page[word]
-        self._words = _add(self._words, low, len(self._lower))
-        per_article = pc.unique((low_page.astype(np.int64) << 32) | low).to_numpy() & 0xFFFFFFFF
-        self._articles = _add(self._articles, per_article, len(self._lower))
+        if special:  # these texts take the reference form below: leave their tokens out here
+            keep = ~np.isin(page, special)
+            local, page = local[keep], page[keep]
+            occurrences = np.bincount(local, minlength=len(gid))
+        low = np.where(gid != 0, values[:, 1], -1)
+        word = low >= 0
+        word[word] = self._lower.values[low[word], 0] == 1
+        self._words = _add(self._words, np.zeros(0, dtype=np.int64), len(self._lower))
+        np.add.at(self._words, low[word], occurrences[word])  # "The" and "the": one word
+        at = word[local]
+        per_article = [(page[at] << 32) | low[local[at]]]
+        for i in special:  # the reference form: pieces of text.lower()
+            ids = self._lower.encode(_PIECE.findall(texts[i].lower()))
+            ids = ids[self._lower.values[ids, 0] == 1]
+            self._words = _add(self._words, ids, len(self._lower))
+            per_article.append((i << 32) | ids)
+        distinct_pairs = pc.unique(np.concatenate(per_article)).to_numpy()
+        self._articles = _add(self._articles, distinct_pairs & 0xFFFFFFFF, len(self._lower))
 
     def _compact(self) -> None:
         parts = ([self._pairs] if self._pairs is not None else []) + self._pair_parts
