@@ -94,9 +94,9 @@ def test_arrow_pieces_equal_python_pieces_on_every_code_point(arrow_space, monke
     from metadata_builder.wiki import tokens
     from metadata_builder.wiki.tokens import _pieces, run_tokens
 
-    breaks, space, same = tokens.arrow_rules()
-    assert same  # this pyarrow splits on exactly Python's white space
-    monkeypatch.setattr(tokens, "_ARROW", (breaks, space, arrow_space))
+    rules = tokens.arrow_rules()
+    assert rules.same_space  # this pyarrow splits on exactly Python's white space
+    monkeypatch.setattr(tokens, "_ARROW", rules._replace(same_space=arrow_space))
     texts = [f"a{chr(c)}b c" for c in range(0x110000) if not 0xD800 <= c < 0xE000]
     squeeze = lambda tokens: [t for i, t in enumerate(tokens) if t and not (t == "|" == tokens[i - 1])]  # noqa: E731
     got = _pieces(texts).to_pylist()
@@ -119,3 +119,14 @@ def test_fast_forms_of_cleaner_rules_equal_their_plain_regexes():
                        for _ in range(rng.randint(0, 16)))
         assert cleaner._LIST_MARK.sub("", text) == plain_marks.sub("", text), text
         assert cleaner._remove_urls(text) == plain_urls.sub("", text), text
+
+
+def test_arrow_word_flags_equal_is_word_on_every_word_character():
+    """The vectorised rule (no \\d, no ' or - at either end) against the regex, around every \\w, ' and -."""
+    from metadata_builder.wiki.tokens import _word_flags
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000 and is_word("a" + chr(c) + "a")
+             or chr(c) in "'-"]
+    pieces = [p for c in chars for p in (c, "a" + c, c + "a", "a" + c + "a", c + "'", "-" + c)]
+    assert len(chars) > 130_000
+    assert _word_flags(pieces).tolist() == [int(is_word(p)) for p in pieces]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -142,17 +143,27 @@ def _class(code_points: list[int], negate: bool = False) -> str:
     return "[" + ("^" if negate else "") + "".join(parts) + "]"
 
 
-_ARROW = None
+class ArrowRules(NamedTuple):
+    """RE2 patterns equal to this Python's character classes (see :func:`arrow_rules`)."""
+
+    breaks: str  # a run of run-boundary characters (anything but \w ' - and horizontal white space)
+    space: str  # a run of horizontal white space
+    same_space: bool  # Arrow's utf8_split_whitespace splits on exactly str.isspace()
+    not_word: str  # a piece that is no word: a digit (\d) anywhere, or ' or - first or last
 
 
-def arrow_rules() -> tuple[str, str, bool]:
-    """RE2 patterns of run boundaries and of white space, and whether Arrow's white space is Python's.
+_ARROW: ArrowRules | None = None
 
-    Python's ``\\w`` (``str.isalnum()`` or ``_``) and ``str.isspace()`` follow the Unicode tables of
-    this Python; RE2's ``\\w`` is ASCII only and its ``\\pL`` may follow another Unicode version. So
-    the boundary class is built here from Python's own answers for every code point, and Arrow's
-    ``utf8_split_whitespace`` is used only if it splits on exactly Python's white space (checked on
-    every code point, ~0.4 s once per process); otherwise a regex split on Python's class is used.
+
+def arrow_rules() -> ArrowRules:
+    r"""The tokenizer's rules as RE2 patterns, built from Python's own character classes (once).
+
+    Python's ``\w`` (``str.isalnum()`` or ``_``), ``\d`` (``str.isdecimal()``) and ``str.isspace()``
+    follow the Unicode tables of this Python; RE2's ``\w`` is ASCII only and its ``\pL`` may follow
+    another Unicode version. So the classes are listed here from Python's answers for every code
+    point, and Arrow's ``utf8_split_whitespace`` is used only if it splits on exactly Python's white
+    space (checked on every code point, ~0.5 s once per process); otherwise a regex split on
+    Python's class is used.
     """
     global _ARROW
     if _ARROW is None:
@@ -161,12 +172,22 @@ def arrow_rules() -> tuple[str, str, bool]:
         line = {ord(c) for c in "\n" + _LINE_BREAKS}
         kept = sorted({c for c in points if chr(c).isalnum()} | {ord("_"), ord("'"), ord("-")}
                       | (set(space) - line))
-        breaks = _class(kept, negate=True) + "+"
         split = pc.utf8_split_whitespace(pa.array(["a" + chr(c) + "b" for c in points]))
         splits = np.flatnonzero(np.diff(split.offsets.to_numpy()) != 1)
-        same_space = np.array(points)[splits].tolist() == space
-        _ARROW = (breaks, _class(sorted(set(space) - line)) + "+", same_space)
+        digits = _class([c for c in points if chr(c).isdecimal()])
+        _ARROW = ArrowRules(breaks=_class(kept, negate=True) + "+",
+                            space=_class(sorted(set(space) - line)) + "+",
+                            same_space=np.array(points)[splits].tolist() == space,
+                            not_word=f"{digits}|^['-]|['-]$")
     return _ARROW
+
+
+def _word_flags(pieces: list[str]) -> np.ndarray:
+    r""":func:`is_word` of many pieces (strings of ``[\w'-]+``) at once, in Arrow: 1 or 0 each."""
+    if not pieces:
+        return np.zeros(0, dtype=np.int64)
+    bad = pc.match_substring_regex(pa.array(pieces, pa.string()), arrow_rules().not_word)
+    return 1 - bad.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _pieces(texts: list[str]):
@@ -175,9 +196,9 @@ def _pieces(texts: list[str]):
     Same pieces as :func:`run_tokens`, possibly with more ``|`` in a row (harmless: ``|`` only stops
     pairs) and ``""`` at a text's ends (callers treat it as ``|``).
     """
-    breaks, space, same_space = arrow_rules()
-    text = pc.replace_substring_regex(pa.array(texts, pa.large_string()), breaks, " | ")
-    return pc.utf8_split_whitespace(text) if same_space else pc.split_pattern_regex(text, space)
+    rules = arrow_rules()
+    text = pc.replace_substring_regex(pa.array(texts, pa.large_string()), rules.breaks, " | ")
+    return pc.utf8_split_whitespace(text) if rules.same_space else pc.split_pattern_regex(text, rules.space)
 
 
 def _add(counts: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
@@ -211,7 +232,7 @@ class ShardCounts:
     def __init__(self):
         self.links = Counter()
         # lower-cased pieces; value: 1 if it passes the rule
-        self._lower = _Vocab(lambda new: [[is_word(s)] for s in new], 1)
+        self._lower = _Vocab(lambda new: _word_flags(new)[:, None], 1)
         # case-kept pieces; values: passes the rule (1/0), id of the piece lower-cased (-1: unknown,
         # a piece with a _LOWER_CONTEXT character, only met on pages that take the reference path)
         self._cased = _Vocab(self._cased_values, 2)
@@ -225,7 +246,9 @@ class ShardCounts:
 
     def _cased_values(self, new: list[str]) -> np.ndarray:
         out = np.full((len(new), 2), -1, dtype=np.int64)
-        out[:, 0] = [is_word(s) for s in new]
+        out[:, 0] = _word_flags(new)
+        if new and new[0] == _SEP:  # only ever the first string (id 0)
+            out[0, 0] = 0
         sigma, dotted_i = _LOWER_CONTEXT
         simple = [i for i, s in enumerate(new) if not (s == _SEP or sigma in s or dotted_i in s)]
         if simple:
