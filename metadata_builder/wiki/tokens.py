@@ -20,6 +20,8 @@ counts of the same case-kept tokens and N = their total, exactly as NLTK's
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from collections import Counter, defaultdict
 from typing import NamedTuple
@@ -105,8 +107,9 @@ class _Vocab:
     """
 
     def __init__(self, values_of, width: int):
-        self.ids = defaultdict()
-        self.ids.default_factory = self.ids.__len__
+        # a missing string gets the next id; itertools.count, not ``self.ids.__len__``: the dict
+        # must not refer to itself (a cycle frees it only at a full garbage collection)
+        self.ids = defaultdict(itertools.count().__next__)
         self.strings: list[str] = []
         self.values = np.zeros((1024, width), dtype=np.int64)
         self.values_of = values_of  # list of new strings -> array (len, width)
@@ -214,6 +217,22 @@ def _sum_by_key(parts: list) -> pa.Table:
     return table.group_by("key", use_threads=False).aggregate([("count", "sum")]).rename_columns(["key", "count"])
 
 
+def _cased_values(lower: _Vocab, new: list[str]) -> np.ndarray:
+    """Values of new case-kept pieces: passes the rule (1/0), id in ``lower`` of the piece lower-cased.
+
+    -1 for a piece with a ``_LOWER_CONTEXT`` character (only met on texts that take the reference path).
+    """
+    out = np.full((len(new), 2), -1, dtype=np.int64)
+    out[:, 0] = _word_flags(new)
+    if new and new[0] == _SEP:  # only ever the first string (id 0)
+        out[0, 0] = 0
+    sigma, dotted_i = _LOWER_CONTEXT
+    simple = [i for i, s in enumerate(new) if not (s == _SEP or sigma in s or dotted_i in s)]
+    if simple:
+        out[simple, 1] = lower.encode([new[i].lower() for i in simple])
+    return out
+
+
 class ShardCounts:
     """Counters of one shard (or one spill of it): words, case-kept tokens, bigrams, links.
 
@@ -235,7 +254,10 @@ class ShardCounts:
         self._lower = _Vocab(lambda new: _word_flags(new)[:, None], 1)
         # case-kept pieces; values: passes the rule (1/0), id of the piece lower-cased (-1: unknown,
         # a piece with a _LOWER_CONTEXT character, only met on pages that take the reference path)
-        self._cased = _Vocab(self._cased_values, 2)
+        # (a function of the lower-case vocabulary, not a bound method: a reference cycle through
+        # self would keep every spilled ShardCounts alive until a full garbage collection, which
+        # millions of strings never trigger; workers grew by ~0.5 GB a shard that way)
+        self._cased = _Vocab(functools.partial(_cased_values, self._lower), 2)
         self._cased.encode([_SEP])  # id 0: a run boundary
         self._texts: list[str] = []
         self._chars = 0
@@ -243,17 +265,6 @@ class ShardCounts:
         self._pairs = None  # (key, count) table of the pairs summed so far
         self._pair_parts: list = []  # per-batch (key, count) tables not yet summed in
         self._pending_pairs = 0  # rows in _pair_parts
-
-    def _cased_values(self, new: list[str]) -> np.ndarray:
-        out = np.full((len(new), 2), -1, dtype=np.int64)
-        out[:, 0] = _word_flags(new)
-        if new and new[0] == _SEP:  # only ever the first string (id 0)
-            out[0, 0] = 0
-        sigma, dotted_i = _LOWER_CONTEXT
-        simple = [i for i, s in enumerate(new) if not (s == _SEP or sigma in s or dotted_i in s)]
-        if simple:
-            out[simple, 1] = self._lower.encode([new[i].lower() for i in simple])
-        return out
 
     def add_text(self, text: str) -> None:
         """Count one article's clean text (tokenised with the next batch)."""
