@@ -130,3 +130,20 @@ def test_arrow_word_flags_equal_is_word_on_every_word_character():
     pieces = [p for c in chars for p in (c, "a" + c, c + "a", "a" + c + "a", c + "'", "-" + c)]
     assert len(chars) > 130_000
     assert _word_flags(pieces).tolist() == [int(is_word(p)) for p in pieces]
+
+
+def test_spilled_counters_are_freed_without_the_garbage_collector():
+    """No reference cycles: a worker drops each spilled ShardCounts (and its vocabularies) at once."""
+    import gc
+    import weakref
+
+    counts = ShardCounts()
+    counts.add_text("New York City, in 1990 the big apple")
+    counts.tables()
+    refs = [weakref.ref(counts), weakref.ref(counts._cased), weakref.ref(counts._lower)]
+    gc.disable()
+    try:
+        del counts
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        gc.enable()
