@@ -6,7 +6,7 @@ MB    := $(VENV)/bin/metadata-builder
 BUILD ?= build
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data$(if $(NLTK_DATA),:$(NLTK_DATA))
 
-.PHONY: help setup metadata test clean pageviews-download bench bench-wiki bench-ray bench-balance bench-match report
+.PHONY: help setup metadata test clean pageviews-download bench bench-wiki bench-wiki-scale bench-ray bench-balance bench-match report
 
 help:
 	@echo "make metadata   build metadata.json on the embedded default (WordNet 3.0 + Wikipedia sample)"
@@ -52,12 +52,17 @@ pageviews-download:
 	bash scripts/download_pageviews.sh data/pageview_days.txt .cache/pageviews
 
 # Benchmarks: each writes a markdown table to bench/results/<name>.md (see bench/README.md).
-bench: bench-wiki bench-ray bench-balance bench-match
+bench: bench-wiki bench-wiki-scale bench-ray bench-balance bench-match
 
-# ~15 min: wiki-count vs wikiextractor + plain count on a 1 GiB multistream dump (cached in .cache/bench).
+# ~5 min: wiki-count vs wikiextractor + plain count on a 1 GiB multistream dump (cached in .cache/bench).
 BENCH_WIKI_ARGS ?=
 bench-wiki: setup
 	$(PY) -m bench.bench_wiki $(BENCH_WIKI_ARGS)
+
+# ~5 min: wiki-count's memory and out-of-core merge on a 1 GiB synthetic dump with a growing vocabulary.
+BENCH_WIKI_SCALE_ARGS ?=
+bench-wiki-scale: setup
+	$(PY) -m bench.bench_wiki_scale $(BENCH_WIKI_SCALE_ARGS)
 
 # ~1 min: the Ray engine vs the local engine (task overhead, shared-object travel, match of a real pool).
 BENCH_RAY_ARGS ?=

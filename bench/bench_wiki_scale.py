@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -143,7 +144,7 @@ def report(dump: Path, xml_bytes: int, runs: dict, parts: dict, workers: int) ->
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in (("`wiki-count` (count + merge, `--bigrams all`)", full),
-                    ("`wiki-count --bigrams pmi30` (shards resumed: merge only)", pmi)):
+                    (f"`wiki-count --bigrams pmi30 --pmi-min {pmi['pmi_min']:.2f}` (shards resumed: merge only)", pmi)):
         t = r["stats"]["timings"]
         lines.append(f"| {name} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {t['count_seconds']:.1f} | "
                      f"{t['merge_seconds']:.1f} | {gib(r['max_rss_process'])} | {gib(r['peak_rss_tree'])} |")
@@ -157,7 +158,9 @@ def report(dump: Path, xml_bytes: int, runs: dict, parts: dict, workers: int) ->
         f"words; `all` merged {pair_rows / merge_s / 1e6:.2f}M bigram partial rows per second "
         f"({merge_s:.1f} s); `pmi30` took {pmi['stats']['timings']['merge_seconds']:.1f} s "
         f"({merge_s / max(pmi['stats']['timings']['merge_seconds'], 1e-9):.1f}x less), "
-        f"kept {pmi['stats']['bigram_rows']:,} pairs of {pmi['stats'].get('pmi30_candidate_words', 0):,} candidate words.",
+        f"kept {pmi['stats']['bigram_rows']:,} pairs of {pmi['stats'].get('pmi30_candidate_words', 0):,} candidate "
+        f"words (count <= 4: the floor {pmi['pmi_min']:.2f} = log2(N / 4) gives them the share of the vocabulary "
+        f"that PMI >= 30 gives on full enwiki, where N / 2^30 ~ 4).",
         f"- Linear extrapolation to full enwiki (~80 GB of XML, x{scale:.0f}) at this pessimistic pair density: "
         f"{pair_rows * scale / 1e9:.1f}B partial bigram rows, "
         f"{sum(p['bytes'] for p in parts.values()) * scale / 1e9:.0f} GB of partials, merge "
@@ -185,7 +188,11 @@ def main(argv: list[str] | None = None) -> None:
     shutil.rmtree(out, ignore_errors=True)
     runs = {"all": run(dump, out, args.workers, [])}
     parts = partials(out)
-    runs["pmi30"] = run(dump, out, args.workers, ["--bigrams", "pmi30"])
+    # the recipe's floor 30 keeps words with count <= N / 2^30, ~4 on full enwiki (N ~ 4.5B) but none
+    # here: lower the floor so that, as on enwiki, every word seen at most 4 times is a candidate
+    floor = math.log2(runs["all"]["stats"]["tokens"] / 4)
+    runs["pmi30"] = run(dump, out, args.workers, ["--bigrams", "pmi30", "--pmi-min", f"{floor:.4f}"])
+    runs["pmi30"]["pmi_min"] = floor
     text = report(dump, dump.stat().st_size, runs, parts, args.workers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -27,6 +27,8 @@ def add_arguments(p):
     p.add_argument("--bigrams", dest="bigram_table", choices=BIGRAM_TABLES, default="all",
                    help="all: every bigram with pmi and score_v2 (default); pmi30: only PMI >= 30 "
                         "(recipe metaclip-v1; exact shortcut, far less merge work on a full dump)")
+    p.add_argument("--pmi-min", type=float, default=30.0,
+                   help="the PMI floor of --bigrams pmi30 (default 30, the recipe; the shortcut stays exact)")
     p.add_argument("--shard-mb", type=float, default=None,
                    help="MB per shard of a multistream .xml.bz2 (compressed) or a plain .xml "
                         "(default: 1/16 of the dumps' size, between 8 and 64)")
@@ -40,7 +42,7 @@ def add_arguments(p):
 def run(args):
     stats = wiki_count(args.dumps, args.out, workers=args.workers, engine=args.engine, cleaner=args.cleaner,
                        shard_mb=args.shard_mb, spill_entries=args.spill_entries,
-                       bigram_table=args.bigram_table, memory_limit=args.memory_limit,
+                       bigram_table=args.bigram_table, memory_limit=args.memory_limit, pmi_min=args.pmi_min,
                        progress=not args.no_progress, ray_address=getattr(args, "ray_address", None))
     print(f"{stats['pages']:,} pages: {stats['articles']:,} articles, {stats['redirects']:,} redirects, "
           f"{stats['other_namespaces']:,} other namespaces, {stats['skipped']:,} skipped\n"
