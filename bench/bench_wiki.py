@@ -196,7 +196,8 @@ def report(dump: dict, runs: dict, overlap: dict, loads: dict, workers: int, ext
         "for the same reason.",
         "- The repeated pages give exactly the sample's vocabulary (~30k words, ~10^5 distinct bigrams) "
         "many times over: the out-of-core merge of ~10^8 distinct bigram pairs that the full dump needs "
-        "is NOT exercised at this scale, so the projection covers reading, cleaning and counting only.",
+        "is NOT exercised at this scale, so the projection covers reading, cleaning and counting only "
+        "(`make bench-wiki-scale` measures memory and the merge with a growing vocabulary).",
         "- Top-10,000 ties: counts are multiples of the copy count, many words share a count at the "
         "10,000th rank; ties are broken alphabetically in both lists.",
         "- Peak RSS of the process tree sums RSS over processes, so copy-on-write pages shared by "

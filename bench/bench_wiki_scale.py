@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from bench import wikidump
+from bench.bench_wiki import gib
 from bench.measure import run_measured
 from metadata_builder import paths
 
@@ -121,10 +122,6 @@ def run(dump: Path, out: Path, workers: int, extra: list[str]) -> dict:
         raise SystemExit(f"[bench-wiki-scale] failed: {' '.join(argv)}")
     result["stats"] = json.loads((out / "stats.json").read_text())
     return result
-
-
-def gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB"
 
 
 def report(dump: Path, xml_bytes: int, runs: dict, parts: dict, workers: int) -> str:
