@@ -35,11 +35,8 @@ _PIECE = re.compile(r"[\w'-]+")
 _WORD = re.compile(r"[^\W\d](?:[^\W\d]|['-])*(?<!['-])")
 #: Run boundaries: anything but word characters, ``-``, ``'`` and horizontal white space; line breaks.
 _RUN_BREAK = re.compile(r"(?:[^\w'\s-]|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029])+")
-_HSPACE = r"[^\S\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+"
-#: Two maximal pieces separated only by horizontal white space (overlapping: the second is a lookahead).
-_PAIR = re.compile(rf"(?<![\w'-])([\w'-]+){_HSPACE}(?=([\w'-]+))")
-#: Fast form of the run boundaries: every run of characters that are neither word characters, ``-``,
-#: ``'`` nor white space (line breaks are first turned into ``|``, which this then matches).
+#: Run boundaries as :func:`run_tokens` finds them: every run of characters that are neither word
+#: characters, ``-``, ``'`` nor white space (line breaks are first turned into ``|``, which this then matches).
 _BREAK = re.compile(r"[^\w\s'-]+")
 _LINE_BREAKS = "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # besides "\n"; rare, so each is tested with `in`
 _SEP = "|"  # the token standing for a run boundary: never a piece, since "|" is not in [\w'-]
@@ -87,10 +84,10 @@ def runs(text: str) -> list[list[str]]:
 def run_tokens(text: str) -> list[str]:
     """Maximal pieces of normalised ``text`` in order, with ``"|"`` wherever a run ends.
 
-    One regex pass and ``str.split`` (C speed) instead of one ``findall`` for pieces and another for
-    pairs: line breaks become ``|``, every other boundary character run becomes `` | ``, and what
-    is left between white space is exactly the pieces (the regex ``\\s`` and ``str.split`` use the
-    same white space).
+    The Python form of :func:`_pieces` (which does the same for many texts in Arrow; a test compares
+    them on every code point): line breaks become ``|``, every other boundary character run becomes
+    `` | ``, and what is left between white space is exactly the pieces (the regex ``\\s`` and
+    ``str.split`` use the same white space).
     """
     text = text.replace("\n", _SEP)
     for ch in _LINE_BREAKS:
