@@ -40,7 +40,7 @@ Memory at full enwiki scale (22 GB bz2, ~4.5B words): a worker holds a batch of 
 characters) and counters of at most ``spill_entries`` (default 3M) keys: < 0.6 GB per worker measured
 on a synthetic dump with a fast-growing vocabulary (``make bench-wiki-scale``); DuckDB is capped by
 ``memory_limit`` (default 4 GB) and runs after the workers: peak RSS measured 4.25 GB < 8 GB. Disk:
-partials ~1.5 GB per GB of XML on that synthetic dump (real text fewer), plus DuckDB's temporary files.
+partials ~1.9 GB per GB of XML on that synthetic dump (real text fewer), plus DuckDB's temporary files.
 """
 
 from __future__ import annotations
