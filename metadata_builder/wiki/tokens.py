@@ -201,6 +201,15 @@ def _pieces(texts: list[str]):
     return pc.utf8_split_whitespace(text) if rules.same_space else pc.split_pattern_regex(text, rules.space)
 
 
+def _grown(counts: np.ndarray, size: int) -> np.ndarray:
+    """``counts`` padded with zeros to ``size`` (the vocabulary grew)."""
+    if len(counts) >= size:
+        return counts
+    out = np.zeros(size, dtype=np.int64)
+    out[: len(counts)] = counts
+    return out
+
+
 def _add(counts: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
     """``counts`` grown to ``size`` plus the occurrences of ``ids``."""
     out = np.bincount(ids, minlength=size)
@@ -306,7 +315,7 @@ class ShardCounts:
         occurrences = np.bincount(local, minlength=len(gid))
         values = self._cased.values[gid]
         cased = (gid != 0) & (values[:, 0] == 1)  # distinct entries are distinct pieces: += is exact
-        self._cased_counts = _add(self._cased_counts, np.zeros(0, dtype=np.int64), len(self._cased))
+        self._cased_counts = _grown(self._cased_counts, len(self._cased))
         self._cased_counts[gid[cased]] += occurrences[cased]
 
         sigma, dotted_i = _LOWER_CONTEXT
@@ -318,7 +327,7 @@ class ShardCounts:
         low = np.where(gid != 0, values[:, 1], -1)
         word = low >= 0
         word[word] = self._lower.values[low[word], 0] == 1
-        self._words = _add(self._words, np.zeros(0, dtype=np.int64), len(self._lower))
+        self._words = _grown(self._words, len(self._lower))
         np.add.at(self._words, low[word], occurrences[word])  # "The" and "the": one word
         at = word[local]
         per_article = [(page[at] << 32) | low[local[at]]]
