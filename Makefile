@@ -56,12 +56,14 @@ bench: bench-wiki bench-wiki-scale bench-ray bench-balance bench-match
 
 # ~5 min: wiki-count vs wikiextractor + plain count on a 1 GiB multistream dump (cached in .cache/bench).
 BENCH_WIKI_ARGS ?=
-bench-wiki: setup
+bench-wiki:
+	@EXTRAS=bench bash scripts/setup.sh
 	$(PY) -m bench.bench_wiki $(BENCH_WIKI_ARGS)
 
 # ~5 min: wiki-count's memory and out-of-core merge on a 1 GiB synthetic dump with a growing vocabulary.
 BENCH_WIKI_SCALE_ARGS ?=
-bench-wiki-scale: setup
+bench-wiki-scale:
+	@EXTRAS=bench bash scripts/setup.sh
 	$(PY) -m bench.bench_wiki_scale $(BENCH_WIKI_SCALE_ARGS)
 
 # ~1 min: the Ray engine vs the local engine (task overhead, shared-object travel, match of a real pool).
@@ -73,7 +75,8 @@ bench-ray:
 
 # ~3 min: balance's 50-t sweep, draws and full run on a real pool's match replicated to 10M texts.
 BENCH_BALANCE_ARGS ?=
-bench-balance: setup
+bench-balance:
+	@EXTRAS=bench bash scripts/setup.sh
 	@test -f $(BUILD)/metadata.json || $(MAKE) --no-print-directory metadata
 	$(PY) -m bench.bench_balance $(BENCH_BALANCE_ARGS)
 

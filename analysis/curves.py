@@ -3,8 +3,8 @@ and the effect of the balancing threshold ``t`` over a grid.
 
 All functions take ``counts`` (one match count per metadata entry) and return arrays or DataFrames;
 :mod:`analysis.figures` draws them. The effect of ``t`` uses the balancing module's exact expected
-curated size and, for the balance of the curated distribution, the exact expected number of curated
-texts per entry (streamed over the match shards).
+curated size and, for the balance of the curated distribution, its exact expected number of curated
+texts per entry (:func:`metadata_builder.balance.expected_entry_counts`).
 """
 
 from __future__ import annotations
@@ -12,17 +12,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: The tail share the published recipe aims at (SPEC §3: t = 20k on 1.6B pairs gives ~6%).
+#: The tail share the published recipe aims at (docs/recipe.md §3: t = 20k on 1.6B pairs gives ~6%).
 PAPER_TAIL_SHARE = 0.06
 
 
-def _counts(counts) -> np.ndarray:
+def as_counts(counts) -> np.ndarray:
+    """One match count per entry as int64 (the analyses subtract and compare freely)."""
     return np.asarray(counts, dtype=np.int64)
 
 
 def rank_frequency(counts) -> np.ndarray:
     """Counts of the matched entries, highest first (rank 1 = most matched): the Zipf plot's y values."""
-    c = _counts(counts)
+    c = as_counts(counts)
     return np.sort(c[c > 0])[::-1]
 
 
@@ -33,7 +34,7 @@ def cumulative_curve(counts, t: int | None = None) -> np.ndarray:
     so the curve ends at ``sum(min(count, t))``; without, at the total number of matches. All
     entries are on the x axis, never-matched ones included (they make the flat start).
     """
-    c = np.sort(_counts(counts))
+    c = np.sort(as_counts(counts))
     if t is not None:
         c = np.minimum(c, t)
     return np.cumsum(c)
@@ -41,7 +42,7 @@ def cumulative_curve(counts, t: int | None = None) -> np.ndarray:
 
 def t_grid(counts, n: int = 40, extra=()) -> np.ndarray:
     """``n`` integer thresholds spaced evenly on a log scale from 1 to the largest count, plus ``extra``."""
-    top = max(int(_counts(counts).max(initial=1)), 1)
+    top = max(int(as_counts(counts).max(initial=1)), 1)
     grid = np.unique(np.round(np.geomspace(1, top, n)).astype(np.int64))
     extra = [int(x) for x in extra if x is not None]
     return np.unique(np.concatenate([grid, np.asarray(extra, dtype=np.int64)]))
@@ -64,37 +65,6 @@ def entropy_measures(weights) -> tuple[float, float]:
     return (h / np.log(len(p)) if len(p) > 1 else 1.0), float(np.exp(h))
 
 
-def expected_entry_counts(match, ts) -> np.ndarray:
-    """Exact expected number of curated texts per entry for each ``t``: array of shape ``(len(ts), N)``.
-
-    ``E[count'_e] = sum over texts containing e of P(keep text)``: a text kept because another of
-    its entries won the draw still counts for ``e``, so this is at least ``min(count, t)``. Streams
-    the shards, one at a time.
-    """
-    import pyarrow.parquet as pq
-
-    from metadata_builder.balance import entry_probabilities, flatten_entry_ids, keep_probabilities_flat
-    from metadata_builder.match_output import MatchOutput, shard_parquet
-
-    match = match if isinstance(match, MatchOutput) else MatchOutput(match)
-    counts = match.counts
-    ts = [int(t) for t in ts]
-    p_entry = [entry_probabilities(counts, t) for t in ts]
-    out = np.zeros((len(ts), len(counts)), dtype=np.float64)
-    for shard in match.shards:
-        if not match.is_complete(shard["name"]):
-            match.read_shard(shard["name"])  # raises the reader's "did not finish, rerun" error
-        column = pq.read_table(shard_parquet(match.path, shard["name"]), columns=["entry_ids"])["entry_ids"]
-        offsets, ids = flatten_entry_ids(column)
-        if len(ids) == 0:
-            continue
-        lengths = np.diff(offsets)
-        for i, p in enumerate(p_entry):
-            keep = keep_probabilities_flat(offsets, ids, p)
-            out[i] += np.bincount(ids, weights=np.repeat(keep, lengths), minlength=len(counts))
-    return out
-
-
 def effect_of_t(counts, ts, match=None) -> pd.DataFrame:
     """What each threshold ``t`` does: one row per ``t``.
 
@@ -109,7 +79,7 @@ def effect_of_t(counts, ts, match=None) -> pd.DataFrame:
     """
     from metadata_builder.balance import tail_shares
 
-    c = _counts(counts)
+    c = as_counts(counts)
     ts = np.asarray(sorted({int(t) for t in ts}), dtype=np.int64)
     table = pd.DataFrame({
         "t": ts,
@@ -120,12 +90,12 @@ def effect_of_t(counts, ts, match=None) -> pd.DataFrame:
     if match is None:
         weights = [np.minimum(c, t) for t in ts]
     else:
-        from metadata_builder.balance import expected_size
-        from metadata_builder.match_output import MatchOutput
+        from metadata_builder.balance import expected_entry_counts, expected_size
+        from metadata_builder.match.output import MatchOutput
 
         match = match if isinstance(match, MatchOutput) else MatchOutput(match)
         size = expected_size(match, [int(t) for t in ts]).set_index("t").reindex(ts)
-        matched = matched_texts(match)
+        matched = match.matched_texts
         table["expected_size"] = size["expected"].to_numpy()
         table["expected_std"] = np.sqrt(size["variance"].to_numpy())
         table["expected_fraction"] = table["expected_size"] / max(matched, 1)
@@ -136,17 +106,8 @@ def effect_of_t(counts, ts, match=None) -> pd.DataFrame:
     return table
 
 
-def matched_texts(match) -> int:
-    """Number of matched texts (rows of all shards), from the shards' parquet metadata."""
-    import pyarrow.parquet as pq
-
-    from metadata_builder.match_output import shard_parquet
-
-    return sum(pq.ParquetFile(shard_parquet(match.path, s["name"])).metadata.num_rows for s in match.shards)
-
-
 def t_at_tail_share(counts, share: float = PAPER_TAIL_SHARE) -> int:
     """The smallest ``t`` whose tail share reaches ``share`` (the balancing module's rule)."""
     from metadata_builder.balance import t_for_tail_share
 
-    return int(t_for_tail_share(_counts(counts), share))
+    return int(t_for_tail_share(as_counts(counts), share))

@@ -1,6 +1,6 @@
 """Dead entries: metadata entries that no text can ever match under the ``metaclip-v1`` normaliser.
 
-The normaliser (SPEC §2) spaces every text as ``" " + text + " "`` with each of the 7 characters
+The normaliser (docs/recipe.md §2) spaces every text as ``" " + text + " "`` with each of the 7 characters
 ``, . ; : ? ! ` `` wrapped in one space on each side and ``\\t \\n \\r`` turned into spaces; an entry
 matches when ``" " + entry + " "`` occurs in it. In a spaced text every wrapped character therefore
 has a space on both sides, and two wrapped characters are at least two spaces apart; and it holds
@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from metadata_builder.normalize import TO_SPACE, WRAPPED
+from metadata_builder.match.normalize import TO_SPACE, WRAPPED
 
 _W = re.escape("".join(WRAPPED))
 _S = re.escape("".join(TO_SPACE))

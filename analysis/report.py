@@ -14,14 +14,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from metadata_builder import atomic
+from metadata_builder.runtime import storage
 
 from . import curves, figures, tables
 
@@ -40,29 +39,42 @@ class Report:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def _metadata_table(metadata) -> pd.DataFrame:
-    if isinstance(metadata, pd.DataFrame):
-        return metadata
-    path = Path(metadata)
-    if path.suffix == ".json":  # a bare metadata.json: every entry of unknown source
-        entries = json.loads(path.read_text(encoding="utf-8"))
-        return pd.DataFrame({"id": np.arange(len(entries)), "entry": entries, "source": "unknown"})
+def _metadata_table(metadata, match) -> pd.DataFrame:
+    """Each entry's source, from ``metadata.parquet`` (or the JSON list with its parquet beside it),
+    checked to be the metadata the match used: same entries, same order."""
     from metadata_builder.errors import UserError
+    from metadata_builder.match.output import entries_digest
 
-    if not path.is_file():
-        raise UserError(f"{path}: no such metadata table; give the metadata.parquet written by "
-                        "'metadata-builder assemble' (beside metadata.json)")
-    table = pd.read_parquet(path)
+    if isinstance(metadata, pd.DataFrame):
+        table, where = metadata, "the metadata table"
+    else:
+        where = storage.canonical(metadata)
+        if where.endswith(".json"):
+            beside = where[: -len(".json")] + ".parquet"
+            if not storage.is_file(beside):
+                raise UserError(f"{where}: a JSON list has no sources; give the metadata.parquet written beside it "
+                                f"by 'metadata-builder assemble' ({beside} is missing)")
+            where = beside
+        if not storage.is_file(where):
+            raise UserError(f"{where}: no such metadata table; give the metadata.parquet written by "
+                            "'metadata-builder assemble' (beside metadata.json)")
+        table = storage.read_parquet(where)
     missing = {"entry", "source"} - set(table.columns)
     if missing:
-        raise UserError(f"{path}: no column {', '.join(sorted(missing))}; give the metadata.parquet written by "
+        raise UserError(f"{where}: no column {', '.join(sorted(missing))}; give the metadata.parquet written by "
                         "'metadata-builder assemble' (columns id, entry, source, score_name, score)")
-    return table
+    if "id" in table.columns:
+        table = table.sort_values("id", kind="stable")
+    expected = match.manifest["metadata"].get("entries_sha256")
+    if len(table) != match.n_entries or entries_digest(table["entry"].tolist()) != expected:
+        raise UserError(f"{where}: is not the metadata the match used ({match.manifest['metadata']['path']}: "
+                        f"{match.n_entries:,} entries, another list or order); give its metadata.parquet")
+    return table.reset_index(drop=True)
 
 
 def _pool_summary(match, counts: np.ndarray, t: int, t_paper: int, effect_t: pd.Series) -> pd.DataFrame:
-    texts = sum(int(s.get("rows", 0)) for s in match.shards)
-    matched = curves.matched_texts(match)
+    texts = match.texts
+    matched = match.matched_texts
     matches = int(counts.sum())
     rows = [
         ("pool files (shards)", f"{len(match.shards):,}"),
@@ -83,12 +95,19 @@ def _pool_summary(match, counts: np.ndarray, t: int, t_paper: int, effect_t: pd.
     return pd.DataFrame(rows, columns=["quantity", "value"])
 
 
-def _balanced_summary(balanced: Path, t: int) -> tuple[pd.DataFrame, np.ndarray]:
-    stats = json.loads((balanced / "stats.json").read_text(encoding="utf-8"))
-    kept = np.load(balanced / "entry_kept.npy").astype(np.int64)
+def _balanced_summary(balanced, match, t: int) -> tuple[pd.DataFrame, np.ndarray]:
+    from metadata_builder.balance import BalanceOutput
+    from metadata_builder.errors import UserError
+
+    balanced = balanced if isinstance(balanced, BalanceOutput) else BalanceOutput(balanced)
+    if balanced.match_key != match.key:
+        raise UserError(f"{balanced.path}: was balanced from another match than {match.path}; "
+                        "give the balance of this match")
+    stats = balanced.stats
+    kept = balanced.kept.astype(np.int64)
     h, eff = curves.entropy_measures(kept)
     rows = [
-        ("balanced folder", str(balanced)),
+        ("balanced folder", str(balanced.path)),
         ("t used by balance", f"{stats['t']:,}" + ("" if stats["t"] == t else f" (this report's t is {t:,})")),
         ("seed", f"{stats['seed']}"),
         ("texts kept", f"{stats['kept']:,} of {stats['texts']:,} matched texts "
@@ -112,11 +131,11 @@ def build_report(match, metadata, out_dir, *, t: int | None = None, tail_share: 
     balanced : optional output folder of ``metadata-builder balance`` on the same match: adds the
         realised curated size and the kept entry distribution.
     """
-    from metadata_builder.match_output import MatchOutput
+    from metadata_builder.match.output import MatchOutput
 
     match = match if isinstance(match, MatchOutput) else MatchOutput(match)
     counts = match.counts.astype(np.int64)
-    meta = _metadata_table(metadata)
+    meta = _metadata_table(metadata, match)
     t_paper = curves.t_at_tail_share(counts, curves.PAPER_TAIL_SHARE)
     if t is None:
         t = curves.t_at_tail_share(counts, tail_share if tail_share is not None else curves.PAPER_TAIL_SHARE)
@@ -143,11 +162,12 @@ def build_report(match, metadata, out_dir, *, t: int | None = None, tail_share: 
         "top_entries": figures.top_entries_figure(tables.top_entries(counts, meta, top_k)),
     }
     if balanced is not None:
-        out["balanced"], kept = _balanced_summary(Path(balanced), t)
+        out["balanced"], kept = _balanced_summary(balanced, match, t)
         figs["balanced"] = figures.before_after_figure(counts, kept, t)
     report = Report(t=t, t_paper=t_paper, summary=summary, tables=out, figures=figs)
     if write:
-        report.paths = write_report(report, out_dir, title or f"Entry distribution of {match.path.name}", match)
+        name = str(match.path).rstrip("/").rsplit("/", 1)[-1]
+        report.paths = write_report(report, out_dir, title or f"Entry distribution of {name}", match)
     return report
 
 
@@ -232,15 +252,13 @@ code { background: #f4f4f4; padding: 0 3px; }
 
 def write_report(report: Report, out_dir, title: str, match=None) -> dict[str, Path]:
     """Write ``report.html`` (figures embedded), ``report.md`` + ``figures/*.png`` and ``tables/*.csv``."""
-    out = Path(out_dir)
+    out = storage.under(out_dir)
     pngs = {name: _png(fig) for name, fig in report.figures.items()}
-    paths: dict[str, Path] = {}
+    paths: dict = {}
     for name, data in pngs.items():
-        with atomic.atomic_path(out / "figures" / f"{name}.png") as tmp:
-            tmp.write_bytes(data)
+        storage.write_bytes(storage.under(out, "figures", f"{name}.png"), data)
     for name, df in report.tables.items():
-        with atomic.atomic_path(out / "tables" / f"{name}.csv") as tmp:
-            df.to_csv(tmp, index=False)
+        storage.write_text(storage.under(out, "tables", f"{name}.csv"), df.to_csv(index=False))
 
     source = f"Match folder: `{match.path}`" if match is not None else ""
     md = [f"# {title}", "", source, ""]
@@ -265,11 +283,11 @@ def write_report(report: Report, out_dir, title: str, match=None) -> dict[str, P
             encoded = base64.b64encode(pngs[name]).decode("ascii")
             page.append(f'<img alt="{name}" src="data:image/png;base64,{encoded}">')
     page.append("</body></html>")
-    paths["markdown"] = out / "report.md"
-    paths["html"] = out / "report.html"
-    atomic.write_text(paths["markdown"], "\n".join(md))
-    atomic.write_text(paths["html"], "\n".join(page))
-    paths["figures"] = out / "figures"
+    paths["markdown"] = storage.under(out, "report.md")
+    paths["html"] = storage.under(out, "report.html")
+    storage.write_text(paths["markdown"], "\n".join(md))
+    storage.write_text(paths["html"], "\n".join(page))
+    paths["figures"] = storage.under(out, "figures")
     return paths
 
 

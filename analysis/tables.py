@@ -12,11 +12,8 @@ import pandas as pd
 
 from metadata_builder.errors import UserError
 
+from .curves import as_counts
 from .dead import dead_entries
-
-
-def _counts(counts) -> np.ndarray:
-    return np.asarray(counts, dtype=np.int64)
 
 
 def head_tail_table(counts, t: int) -> pd.DataFrame:
@@ -26,7 +23,7 @@ def head_tail_table(counts, t: int) -> pd.DataFrame:
     head entries are sub-sampled to about ``t`` texts each. Columns: ``entries``,
     ``entries_share``, ``matches``, ``matches_share``; the three rows add up to the ``all`` row.
     """
-    c = _counts(counts)
+    c = as_counts(counts)
     groups = {
         "never matched (count = 0)": c == 0,
         f"tail (1 <= count <= {t:,})": (c >= 1) & (c <= t),
@@ -43,7 +40,7 @@ def head_tail_table(counts, t: int) -> pd.DataFrame:
 
 def top_entries(counts, metadata: pd.DataFrame, k: int = 20) -> pd.DataFrame:
     """The ``k`` most matched entries (Table 3), ties broken by id: rank, id, entry, source, count, share."""
-    c = _counts(counts)
+    c = as_counts(counts)
     order = np.lexsort((np.arange(len(c)), -c))[:k]
     meta = _by_id(metadata, len(c))
     return pd.DataFrame({
@@ -64,7 +61,7 @@ def source_breakdown(counts, metadata: pd.DataFrame, t: int) -> pd.DataFrame:
     ``metaclip-v1`` normaliser (:func:`analysis.dead.dead_entries`); ``zero_match`` counts the
     entries with count 0 (dead ones included).
     """
-    c = _counts(counts)
+    c = as_counts(counts)
     meta = _by_id(metadata, len(c))
     dead = dead_entries(meta["entry"])
     frame = pd.DataFrame({
@@ -87,7 +84,7 @@ def source_breakdown(counts, metadata: pd.DataFrame, t: int) -> pd.DataFrame:
 
 def dead_entry_examples(counts, metadata: pd.DataFrame, per_source: int = 5) -> pd.DataFrame:
     """A few dead entries of each source (first in id order), to show *why* they never match."""
-    c = _counts(counts)
+    c = as_counts(counts)
     meta = _by_id(metadata, len(c))
     dead = dead_entries(meta["entry"])
     rows = meta.loc[dead, ["id", "entry", "source"]]

@@ -9,13 +9,13 @@ shards (``00000-copy0``, ...) pointing at it as needed to pass ``--texts`` match
 Each step runs in its own process (wall time, CPU time and peak RSS, as ``bench-wiki`` measures),
 beside its baseline in the same run:
 
-- **sweep**: ``expected_size(match, 50 t values, workers=2)`` (parquet reading included) against
+- **sweep**: ``expected_size(match, 50 t values, executor=Local(workers=2))`` (parquet reading included) against
   the straightforward loop: every shard loaded once, then for each t ``keep_probabilities`` and
   its sum (``sum P``, ``sum P (1 - P)``);
 - **draws**: the kept set of every text at the 6% tail-share t, with our counter-based hash
   (``sample_flat``) against numpy's ``default_rng`` stream (the published code's way, unseeded
   there): in memory, one process, I/O excluded;
-- **balance**: the whole command, ``balance(match, out, t, workers=2)``: draws, online export and
+- **balance**: the whole command, ``balance(match, out, t, executor=Local(workers=2))``: draws, online export and
   the curated subset re-read from the 1M-row pool for every shard.
 
 The markdown table goes to ``bench/results/balance.md`` (raw numbers in ``balance.json``).
@@ -37,6 +37,7 @@ import numpy as np
 
 from bench.measure import run_measured
 from metadata_builder import paths
+from metadata_builder.runtime.executor import Local
 
 ROOT = paths.PROJECT_ROOT
 RESULTS = ROOT / "bench" / "results"
@@ -114,26 +115,25 @@ def sweep_ts(counts: np.ndarray) -> np.ndarray:
 
 def step_sweep(match_dir: Path, workers: int) -> dict:
     from metadata_builder.balance import expected_size
-    from metadata_builder.match_output import MatchOutput
+    from metadata_builder.match.output import MatchOutput
 
     match = MatchOutput(match_dir)
     start = time.perf_counter()
-    table = expected_size(match, sweep_ts(match.counts), workers=workers)
+    table = expected_size(match, sweep_ts(match.counts), executor=Local(workers=workers))
     return {"seconds": time.perf_counter() - start, "expected": table["expected"].tolist(),
             "variance": table["variance"].tolist()}
 
 
 def load_all(match):
     """Every shard's (offsets, ids) in memory."""
-    from metadata_builder.balance import flatten_entry_ids, read_entry_ids
+    from metadata_builder.balance import flatten_entry_ids
 
-    return [(s["name"], read_entry_ids(match, s["name"], ("row", "entry_ids"))) for s in match.shards], \
-        flatten_entry_ids
+    return [(s["name"], match.table(s["name"], ("row", "entry_ids"))) for s in match.shards], flatten_entry_ids
 
 
 def step_sweep_baseline(match_dir: Path) -> dict:
     from metadata_builder.balance import entry_probabilities, keep_probabilities_flat
-    from metadata_builder.match_output import MatchOutput
+    from metadata_builder.match.output import MatchOutput
 
     match = MatchOutput(match_dir)
     start = time.perf_counter()
@@ -153,9 +153,8 @@ def step_sweep_baseline(match_dir: Path) -> dict:
 
 
 def step_draws(match_dir: Path, baseline: bool) -> dict:
-    from metadata_builder.balance import (_per_text, entry_probabilities, sample_flat, t_for_tail_share,
-                                          text_keys)
-    from metadata_builder.match_output import MatchOutput
+    from metadata_builder.balance import entry_probabilities, per_text, sample_flat, t_for_tail_share, text_keys
+    from metadata_builder.match.output import MatchOutput
 
     match = MatchOutput(match_dir)
     shards, flatten = load_all(match)
@@ -168,7 +167,7 @@ def step_draws(match_dir: Path, baseline: bool) -> dict:
     for name, rows, offsets, ids in prepared:
         if baseline:
             wins = rng.random(len(ids)) < p[ids]
-            kept += int(_per_text(np.logical_or, wins, offsets, False).sum())
+            kept += int(per_text(np.logical_or, wins, offsets, False).sum())
         else:
             kept += int(sample_flat(offsets, ids, p, text_keys(0, name, rows)).sum())
     return {"seconds": time.perf_counter() - start, "kept": kept, "t": t,
@@ -181,7 +180,7 @@ def step_balance(match_dir: Path, workers: int) -> dict:
     out = BENCH_DIR / "balanced"
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    stats = balance(match_dir, out, tail_share_target=0.06, seed=0, workers=workers, progress=False)
+    stats = balance(match_dir, out, tail_share_target=0.06, seed=0, executor=Local(workers=workers, progress=False))
     return {"seconds": time.perf_counter() - start, **{k: stats[k] for k in
             ("t", "tail_share", "texts", "kept", "expected", "std", "z", "head_entries", "head_expected_over_t")}}
 
@@ -223,7 +222,7 @@ def report(info: dict, runs: dict, loads: dict) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     rows = [
-        ("50-t sweep", "ours: `expected_size(match, ts, workers=2)`", "sweep", "sweep_baseline"),
+        ("50-t sweep", "ours: `expected_size(match, ts, executor=Local(workers=2))`", "sweep", "sweep_baseline"),
         ("50-t sweep", "baseline: per-t `keep_probabilities` loop (data in memory)", "sweep_baseline", None),
         ("draws at 6% tail share", "ours: counter-based hash `sample_flat`", "draws", "draws_baseline"),
         ("draws at 6% tail share", "baseline: `default_rng().random` stream", "draws_baseline", None),
@@ -282,7 +281,7 @@ def main(argv=None) -> int:
     if not args.metadata.exists():
         raise SystemExit(f"[bench-balance] {args.metadata} missing: run 'make metadata' first")
     match_dir = build_inputs(args.metadata, args.texts)
-    from metadata_builder.match_output import MatchOutput
+    from metadata_builder.match.output import MatchOutput
 
     match = MatchOutput(match_dir)
     first = json.loads((match_dir / "manifest.json").read_text())["shards"][0]

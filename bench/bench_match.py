@@ -9,7 +9,7 @@ Writes ``bench/results/match.md`` (raw numbers in ``match.json``). Run with ``ma
 - **Metadata** (>= 400k entries from real word lists): the seeds ``"0"``..``"99"``, every WordNet 3.0
   lemma name (``_`` -> space), then the word list and the bigram list that ``symspellpy`` ships
   (MIT; installed by the ``bench`` extra), first occurrence wins.
-- **Baseline**: the published matcher, written here from its description (SPEC §2): a
+- **Baseline**: the published matcher, written here from its description (docs/recipe.md §2): a
   pyahocorasick automaton whose values are ``(id, key)``; per text ``" " + text + " "``, seven
   ``str.replace`` calls for ``, . ; : ? ! ` `` and three for ``\\t \\n \\r``; ``automaton.iter``
   over it, ids collected in a ``set``.

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from metadata_builder import executor, paths
+from metadata_builder import paths
+from metadata_builder.runtime.executor import Local, Ray
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -38,10 +39,27 @@ def _noop(task, shared):
     return task
 
 
-def _first_load(task, shared):
-    from metadata_builder import executor as ex
+_LOADS = 0  # in a Ray worker: how many times it deserialised the shared matcher
 
-    return os.getpid(), ex.ray_shared_loads()
+
+class _Counted:
+    """The matcher, counting its deserialisations in whichever process they happen."""
+
+    def __init__(self, matcher):
+        self.matcher = matcher
+
+    def __reduce__(self):
+        return _loaded, (self.matcher,)
+
+
+def _loaded(matcher):
+    global _LOADS
+    _LOADS += 1
+    return _Counted(matcher)
+
+
+def _first_load(task, shared):
+    return os.getpid(), _LOADS
 
 
 def _tree_bytes(folder: Path) -> dict[str, bytes]:
@@ -86,7 +104,8 @@ def main(argv=None) -> None:
             ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
             ray_start = time.perf_counter() - t
         t = time.perf_counter()
-        list(executor.map_tasks(_noop, range(args.noop_tasks), workers=args.workers, engine=engine, progress=False))
+        run_on = Ray(workers=args.workers, progress=False) if engine == "ray" else Local(workers=args.workers, progress=False)
+        list(run_on.map(_noop, range(args.noop_tasks)))
         noop[engine] = (time.perf_counter() - t) / args.noop_tasks * 1e3
         if engine == "ray":
             entries = load_metadata(args.metadata)
@@ -96,12 +115,11 @@ def main(argv=None) -> None:
             put_seconds = time.perf_counter() - t
             del ref
             t = time.perf_counter()
-            loads = dict(executor.map_tasks(_first_load, range(4 * args.workers), shared=matcher, engine="ray",
-                                            progress=False))
+            loads = dict(run_on.map(_first_load, range(4 * args.workers), shared=_Counted(matcher)))
             first_loads_seconds = time.perf_counter() - t
         out = WORK / f"match-{engine}"
         t = time.perf_counter()
-        match_pools([str(pool)], args.metadata, out, workers=args.workers, engine=engine, progress=False)
+        match_pools([str(pool)], args.metadata, out, executor=run_on)
         match_seconds[engine] = time.perf_counter() - t
     same = _tree_bytes(WORK / "match-local") == _tree_bytes(WORK / "match-ray")
     stats = json.loads((WORK / "match-ray" / "stats.json").read_text())

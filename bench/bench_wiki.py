@@ -75,7 +75,7 @@ def run_ours(dump: dict, workers: int, extra: str) -> tuple[dict, list[tuple[str
     import pyarrow.parquet as pq
 
     table = pq.read_table(out / "unigrams.parquet", columns=["word", "count", "articles"]).to_pydict()
-    # unigrams.parquet keeps every word; SPEC §1's ">= 3 articles" is applied here, as in the baseline.
+    # unigrams.parquet keeps every word; docs/recipe.md §1's ">= 3 articles" is applied here, as in the baseline.
     words = [(w, c) for w, c, a in zip(table["word"], table["count"], table["articles"]) if a >= 3]
     stats_path = out / "stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
@@ -83,7 +83,7 @@ def run_ours(dump: dict, workers: int, extra: str) -> tuple[dict, list[tuple[str
 
 
 def run_baseline(dump: dict, workers: int) -> tuple[dict, list[tuple[str, int]]]:
-    """``wikiextractor --no-templates`` piped into the SPEC §1 plain word count."""
+    """``wikiextractor --no-templates`` piped into the docs/recipe.md §1.4 plain word count."""
     exe = ensure_wikiextractor()
     out = RUN_DIR / Path(dump["dump"]).name.split("-pages-")[0] / "baseline-words.tsv"
     out.parent.mkdir(parents=True, exist_ok=True)

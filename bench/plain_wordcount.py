@@ -1,7 +1,7 @@
-"""Baseline word count: SPEC §1 unigrams over wikiextractor's ``<doc>`` output read from stdin.
+"""Baseline word count: docs/recipe.md §1.4 unigrams over wikiextractor's ``<doc>`` output read from stdin.
 
 Written independently of ``metadata_builder`` on purpose, so the benchmark compares two
-pipelines rather than one code path with itself. The rule (SPEC §1): lower-case; ``–`` -> ``-``,
+pipelines rather than one code path with itself. The rule (docs/recipe.md §1.4): lower-case; ``–`` -> ``-``,
 ``’`` -> ``'``; split on anything but word characters, ``-`` and ``'``; keep tokens that start and
 end with a word character and contain no digit; keep words seen in >= 3 articles.
 The ``<doc ...>`` / ``</doc>`` lines and the title line wikiextractor repeats after ``<doc>`` are
@@ -15,13 +15,13 @@ import sys
 from collections import Counter
 
 #: A maximal run of word characters, '-' and "'" that starts and ends with a non-digit word
-#: character and holds no digit: exactly the SPEC tokens, found in one pass.
+#: character and holds no digit: exactly the recipe's tokens, found in one pass.
 TOKEN = re.compile(r"(?<![\w'\-])[^\W\d](?:[^\W\d'\-]|['\-])*(?<![\-'])(?![\w'\-])")
 NORMALISE = str.maketrans({"–": "-", "’": "'"})
 
 
 def tokens(text: str) -> list[str]:
-    """SPEC §1 unigram tokens of one text."""
+    """docs/recipe.md §1.4 unigram tokens of one text."""
     return TOKEN.findall(text.lower().translate(NORMALISE))
 
 

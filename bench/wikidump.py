@@ -166,6 +166,33 @@ def build_dump(size_mb: int = 1024, workers: int | None = None) -> dict:
     return info
 
 
+def write_multistream(source: Path, out: Path, *, pages_per_stream: int = PAGES_PER_STREAM) -> Path:
+    """``source``'s pages, unchanged, as a multistream ``.xml.bz2`` with its ``-index.txt.bz2`` beside it.
+
+    Wikimedia's layout (header stream, one stream per ``pages_per_stream`` pages, footer stream):
+    the tests use it to cut the real sample into byte-range shards.
+    """
+    from html import unescape
+
+    out = Path(out)
+    if not out.name.endswith(".xml.bz2"):
+        raise ValueError(f"{out}: a multistream dump must be named *.xml.bz2")
+    index = out.with_name(out.name[: -len(".xml.bz2")] + "-index.txt.bz2")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header, pages, footer = read_sample(Path(source))
+    with open(out, "wb") as f, bz2.open(index, "wt", encoding="utf-8") as idx:
+        f.write(bz2.compress(header))
+        for first in range(0, len(pages), pages_per_stream):
+            batch = pages[first:first + pages_per_stream]
+            offset = f.tell()
+            for page in batch:
+                title = unescape(_TITLE.search(page).group(1).decode("utf-8"))
+                idx.write(f"{offset}:{int(_PAGE_ID.search(page).group(1))}:{title}\n")
+            f.write(bz2.compress(b"".join(batch)))
+        f.write(bz2.compress(footer))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="MiB of XML (default 1024)")

@@ -9,6 +9,6 @@ __version__ = "0.1.0"
 
 from .assemble import Assembled, Source, assemble, write_outputs  # noqa: E402
 from .errors import UserError  # noqa: E402
-from .wordnet_source import wordnet_entries, wordnet_synsets  # noqa: E402
+from .sources.wordnet import wordnet_entries, wordnet_synsets  # noqa: E402
 
 __all__ = ["Assembled", "Source", "UserError", "assemble", "wordnet_entries", "wordnet_synsets", "write_outputs"]

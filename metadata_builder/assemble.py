@@ -11,6 +11,7 @@ index in ``metadata.json``, as in MetaCLIP's released file.
 from __future__ import annotations
 
 import json
+import os
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic
 from .errors import UserError
+from .runtime import storage
 
 SOURCE_ORDER = ("seed", "wordnet", "unigram", "bigram", "title")
 SEED_ENTRIES = [str(i) for i in range(100)]
@@ -188,18 +189,20 @@ def read_table(path: str | Path, required: list[str], numeric: tuple[str, ...] =
 
     ``numeric``: columns (when present) that must hold numbers, since thresholds compare them.
     """
-    path = Path(path)
-    if not path.is_file():
+    path = storage.canonical(path)
+    suffix = os.path.splitext(path)[1]
+    if not storage.is_file(path):
         raise UserError(f"{path} does not exist")
     try:
-        if path.suffix == ".parquet":
-            df = pd.read_parquet(path)
-        elif path.suffix in (".tsv", ".txt"):
-            df = pd.read_csv(path, sep="\t", keep_default_na=False, quoting=3)
-        elif path.suffix == ".csv":
-            df = pd.read_csv(path, keep_default_na=False)
-        else:
-            raise UserError(f"{path}: unknown table format {path.suffix!r} (use .parquet, .tsv or .csv)")
+        with storage.open_input(path) as handle:
+            if suffix == ".parquet":
+                df = pd.read_parquet(handle)
+            elif suffix in (".tsv", ".txt"):
+                df = pd.read_csv(handle, sep="\t", keep_default_na=False, quoting=3)
+            elif suffix == ".csv":
+                df = pd.read_csv(handle, keep_default_na=False)
+            else:
+                raise UserError(f"{path}: unknown table format {suffix!r} (use .parquet, .tsv or .csv)")
     except UserError:
         raise
     except Exception as exc:  # pyarrow/pandas raise many types for a corrupt file
@@ -213,12 +216,12 @@ def read_table(path: str | Path, required: list[str], numeric: tuple[str, ...] =
     return df
 
 
-def write_outputs(result: Assembled, out_json: str | Path) -> tuple[Path, Path]:
+def write_outputs(result: Assembled, out_json: str | Path) -> tuple[str, str]:
     """``metadata.json`` (a JSON list, id = index) and ``metadata.parquet`` beside it, atomically."""
-    out_json = Path(out_json)
-    out_parquet = out_json.with_suffix(".parquet")
-    atomic.write_text(out_json, json.dumps(result.entries, ensure_ascii=False, indent=0) + "\n")
-    atomic.write_parquet(result.table, out_parquet)
+    out_json = storage.canonical(out_json)
+    out_parquet = os.path.splitext(out_json)[0] + ".parquet"
+    storage.write_text(out_json, json.dumps(result.entries, ensure_ascii=False, indent=0) + "\n")
+    storage.write_parquet(result.table, out_parquet)
     return out_json, out_parquet
 
 

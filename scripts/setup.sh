@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Set-up for `make metadata` / `make test` on a fresh Debian/Ubuntu machine, with no internet beyond
-# the package registries: a virtual environment with the project and its dev extras, WordNet 3.0
-# (Debian packages copied for nltk), the embedded Wikipedia sample, and (for one test) WordNet 3.1.
+# the package registries: a virtual environment with the project (plus the extras named in EXTRAS:
+# `make test` asks for dev,ray; `make metadata` for none), WordNet 3.0 (Debian packages copied for
+# nltk), the embedded Wikipedia sample, and (for one test) WordNet 3.1.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-dev}
+EXTRAS=${EXTRAS:-}
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -28,11 +29,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
-stamp="$VENV/.installed-$EXTRAS"
+stamp="$VENV/.installed-${EXTRAS:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "[setup] installing the project and its dependencies into $VENV" >&2
+  echo "[setup] installing the project${EXTRAS:+ with extras $EXTRAS} into $VENV" >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}"
   touch "$stamp"
 fi
 

@@ -54,16 +54,37 @@ def wiki_sample() -> Path:
 @pytest.fixture(scope="session")
 def wordnet30_synsets():
     """All WordNet 3.0 synsets with their v1 names (read once per session: ~10 s)."""
-    from metadata_builder.wordnet_source import wordnet_synsets
+    from metadata_builder.sources.wordnet import wordnet_synsets
 
     return wordnet_synsets(progress=False)
 
 
 @pytest.fixture(scope="session")
 def wordnet30_entries(wordnet30_synsets):
-    from metadata_builder.wordnet_source import entries_from_synsets
+    from metadata_builder.sources.wordnet import entries_from_synsets
 
     return entries_from_synsets(wordnet30_synsets)
+
+
+def fail_wiki_shard(monkeypatch, name: str) -> None:
+    """Make wiki-count's shard ``name`` raise, here and in the forked workers (``monkeypatch.undo()`` heals it)."""
+    from metadata_builder.sources.wiki.counts import shard as module
+
+    original = module.count_shard
+
+    def count_shard(shard, *args, **kwargs):
+        if shard.name == name:
+            raise RuntimeError(f"injected failure in shard {name}")
+        return original(shard, *args, **kwargs)
+
+    monkeypatch.setattr(module, "count_shard", count_shard)
+
+
+def executor_for(engine: str, workers: int = 1, progress: bool = False):
+    """The executor a test parametrised by engine name runs on."""
+    from metadata_builder.runtime.executor import Local, Ray
+
+    return Ray(workers=workers, progress=progress) if engine == "ray" else Local(workers=workers, progress=progress)
 
 
 def multistream_sample(sample: Path, folder: Path, streams: int = 4):
@@ -75,7 +96,7 @@ def multistream_sample(sample: Path, folder: Path, streams: int = 4):
     import bz2
     import math
 
-    from metadata_builder.wiki.dump import write_multistream
+    from bench.wikidump import write_multistream
 
     pages = bz2.decompress(sample.read_bytes()).count(b"<page>")
     dump = write_multistream(sample, folder / "enwiki-sample-multistream.xml.bz2",

@@ -16,8 +16,9 @@ from analysis.dead import dead_entries, dead_table, is_dead
 from metadata_builder import balance as B
 from metadata_builder.assemble import Source, assemble, write_outputs
 from metadata_builder.match.run import match_pools
-from metadata_builder.match_output import MatchOutput
-from metadata_builder.wiki_captions import extract_captions, iter_pages
+from metadata_builder.match.output import MatchOutput
+from metadata_builder.sources.wiki.captions import extract_captions, iter_pages
+from metadata_builder.runtime.executor import Local
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def pipeline(tmp_path_factory, wiki_sample, wordnet30_entries):
     metadata_json, metadata_parquet = write_outputs(result, out / "metadata.json")
     captions, _ = extract_captions(wiki_sample, progress=False)
     captions.to_parquet(out / "captions.parquet", index=False)
-    match_pools([str(out / "captions.parquet")], metadata_json, out / "match", progress=False)
+    match_pools([str(out / "captions.parquet")], metadata_json, out / "match", executor=Local(progress=False))
     match = MatchOutput(out / "match")
     sets = [list(ids) for _, df in match.iter_shards() for ids in df["entry_ids"]]
     return {"dir": out, "match": match, "meta": pd.read_parquet(metadata_parquet), "sets": sets,
@@ -134,7 +135,7 @@ def test_dead_entries_cannot_match_on_a_real_pool(laion_parquet, tmp_path):
     words = sorted(set(w for w in words if w.isalpha()))[:200]
     entries = words + [f"{a}.{b}" for a, b in zip(words, words[1:])] + [f"{w}." for w in words]
     (tmp_path / "m.json").write_text(json.dumps(entries))
-    match_pools([str(laion_parquet)], tmp_path / "m.json", tmp_path / "match", progress=False)
+    match_pools([str(laion_parquet)], tmp_path / "m.json", tmp_path / "match", executor=Local(progress=False))
     counts = MatchOutput(tmp_path / "match").counts
     dead = dead_entries(entries)
     assert dead.sum() == len(entries) - len(words)
@@ -154,7 +155,7 @@ def test_effect_of_t_uses_the_exact_expectation(pipeline):
     np.testing.assert_allclose(effect["tail_share"], [B.tail_share(counts, t) for t in ts])
     assert list(effect["head_entries"]) == [int((counts > t).sum()) for t in ts]
     # expected curated count per entry: independent check from balance's per-text probabilities
-    per_entry = curves.expected_entry_counts(match, ts)
+    per_entry = B.expected_entry_counts(match, ts)
     for i, t in enumerate(ts):
         keep = B.keep_probabilities(pipeline["sets"], counts, t)
         assert per_entry[i].sum() == pytest.approx(float((keep * [len(s) for s in pipeline["sets"]]).sum()))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from metadata_builder import atomic
+from metadata_builder.runtime import storage
 from metadata_builder.cli import main
-from metadata_builder.wiki_captions import _is_option, extract_captions, image_texts
+from metadata_builder.sources.wiki.captions import _is_option, extract_captions, image_texts
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_image_link_parameters():
 
 def test_cli_is_deterministic(sample_captions, tmp_path, capsys):
     assert main(["wiki-captions", "--out", str(tmp_path / "a.parquet"), "--no-progress"]) == 0
-    atomic.write_parquet(sample_captions[0], tmp_path / "b.parquet")  # the library call, a second run
+    storage.write_parquet(sample_captions[0], tmp_path / "b.parquet")  # the library call, a second run
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     assert "1,191 texts" in capsys.readouterr().out
     assert main(["wiki-captions", str(tmp_path / "none.xml.bz2"), "--out", str(tmp_path / "c.parquet")]) == 2

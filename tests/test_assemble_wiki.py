@@ -23,6 +23,7 @@ from metadata_builder.assemble import (
     unigram_source,
 )
 from metadata_builder.errors import UserError
+from metadata_builder.runtime.executor import Local
 
 
 @pytest.fixture
@@ -199,10 +200,10 @@ def test_pmi_threshold_is_inclusive_and_exact(tmp_path):
 @pytest.fixture(scope="module")
 def sample_counts(wiki_sample, tmp_path_factory):
     """``wiki-count`` over the real gensim sample (106 articles), once for this module (~8 s)."""
-    from metadata_builder.wiki import wiki_count
+    from metadata_builder.sources.wiki import wiki_count
 
     out = tmp_path_factory.mktemp("wiki-sample")
-    stats = wiki_count([wiki_sample], out, workers=1, progress=False)
+    stats = wiki_count([wiki_sample], out, executor=Local(workers=1, progress=False))
     return out, stats
 
 
@@ -254,7 +255,7 @@ def test_real_sample_assembled(sample_counts, wordnet30_entries, tmp_path):
 
 def test_real_sample_titles_with_pageviews(sample_counts, tmp_path):
     """Pageviews over real titles: the recipe keeps every pageview title, --title-in-dump the dump's only."""
-    from metadata_builder.pageviews import count_pageviews
+    from metadata_builder.sources.wiki.pageviews import count_pageviews
 
     out, _ = sample_counts
     folder = tmp_path / "pv"
@@ -265,7 +266,7 @@ def test_real_sample_titles_with_pageviews(sample_counts, tmp_path):
 
     with gzip.open(folder / "pageviews-20220829-230000.gz", "wt", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
-    count_pageviews([folder], tmp_path / "views.parquet", progress=False)
+    count_pageviews([folder], tmp_path / "views.parquet", executor=Local(progress=False))
     recipe = title_source_views(tmp_path / "views.parquet").ordered()["entry"].tolist()
     assert recipe == ["Albert Einstein", "Not In This Dump", "Achilles"]
     in_dump = title_source_views(tmp_path / "views.parquet", 70, out / "titles.parquet").ordered()["entry"].tolist()

@@ -1,6 +1,6 @@
-"""Balancing (SPEC §3) on real pools: exact probabilities, reproducible draws, t from tail share.
+"""Balancing (docs/recipe.md §3) on real pools: exact probabilities, reproducible draws, t from tail share.
 
-The match folders are written by a plain SPEC §2 reference matcher (a few lines below), in the
+The match folders are written by a plain docs/recipe.md §2 reference matcher (a few lines below), in the
 match-output contract, so these tests check balancing independently of the fast matcher.
 """
 
@@ -17,68 +17,44 @@ import pyarrow.parquet as pq
 import pytest
 
 from metadata_builder import balance as B
+from reference import Reference, space
 from metadata_builder.errors import UserError
+from metadata_builder.match.output import FORMAT_VERSION, entries_digest
+from metadata_builder.runtime.executor import Local
+from metadata_builder.runtime.shards import ShardJob
 
-WRAPPED = ",.;:?!`"
-
-
-# --------------------------------------------------------------------------- reference matcher
-
-
-def spaced(text: str) -> str:
-    """SPEC §2: ' ' + text + ' ', the 7 characters wrapped in spaces, tab/newline/return -> space."""
-    s = " " + text + " "
-    for c in WRAPPED:
-        s = s.replace(c, f" {c} ")
-    for c in "\t\n\r":
-        s = s.replace(c, " ")
-    return s
-
-
-def reference_match(text: str, index: dict[str, int], longest: int) -> list[int]:
-    """Every entry e with ' ' + e + ' ' in the spaced text: all slices between two spaces."""
-    s = spaced(text)
-    spaces = [i for i, c in enumerate(s) if c == " "]
-    found = set()
-    for a, i in enumerate(spaces):
-        for j in spaces[a + 1:]:
-            if j - i - 1 > longest:
-                break
-            e = index.get(s[i + 1:j])
-            if e is not None:
-                found.add(e)
-    return sorted(found)
 
 
 def write_match_dir(out: Path, pools: list[Path], entries: list[str], text_column: str,
                     id_column: str | None = None, order=sorted) -> Path:
     """A match folder in the contract's format (manifest, shards/SHARD.parquet, entry_counts.npy)."""
     (out / "shards").mkdir(parents=True, exist_ok=True)
-    index = {e: i for i, e in enumerate(entries) if e}
-    longest = max(map(len, index))
+    reference = Reference(entries)
     counts = np.zeros(len(entries), dtype=np.uint64)
     shards = []
     for k, path in enumerate(sorted(pools)):
         df = pd.read_parquet(path)
         name = f"{k:05d}-{path.stem}"
-        sets = [reference_match(t if isinstance(t, str) else "", index, longest) for t in df[text_column]]
+        sets = [reference.match(t if isinstance(t, str) else "") for t in df[text_column]]
         rows = [r for r, s in enumerate(sets) if s]
         columns = {"row": pa.array(rows, pa.int64())}
         if id_column:
             columns["id"] = pa.array(df[id_column].iloc[rows].astype(str).tolist())
         columns["entry_ids"] = pa.array([sets[r] for r in rows], pa.list_(pa.int32()))
         pq.write_table(pa.table(columns), out / "shards" / f"{name}.parquet")
-        (out / "shards" / f"{name}.done.json").write_text("{}")
         for r in rows:
             counts[sets[r]] += 1
-        shards.append({"name": name, "path": str(path.resolve()), "format": "parquet", "rows": len(df)})
+        shards.append({"name": name, "path": str(path.resolve()), "format": "parquet", "rows": len(df),
+                       "text_column": text_column, "header": False})
     np.save(out / "entry_counts.npy", counts)
-    manifest = {"format_version": 1, "metadata": {"path": str(out / "metadata.json"), "sha256": "reference",
-                                                  "entries": len(entries)},
-                "normalize": "metaclip-v1", "text_column": text_column, "id_column": id_column,
+    manifest = {"format_version": FORMAT_VERSION,
+                "metadata": {"path": str(out / "metadata.json"), "sha256": "reference",
+                             "entries_sha256": entries_digest(entries), "entries": len(entries)},
+                "normalize": "metaclip-v1", "id_column": id_column,
                 "shards": order(shards, key=lambda s: s["name"])}
     (out / "manifest.json").write_text(json.dumps(manifest))
     (out / "metadata.json").write_text(json.dumps(entries))
+    ShardJob(out, "match", {"reference": manifest}).start().finish()  # a finished match folder
     return out
 
 
@@ -139,6 +115,7 @@ def laion_match_reversed(laion_match) -> Path:
     manifest = json.loads((laion_match / "manifest.json").read_text())
     manifest["shards"] = manifest["shards"][::-1]
     (other / "manifest.json").write_text(json.dumps(manifest))
+    ShardJob(other, "match", {"reference": manifest}).start().finish()
     return other
 
 
@@ -166,13 +143,12 @@ def coco_match(tmp_path_factory, coco_captions, entries) -> Path:
 def test_reference_match_of_the_laion_sample(laion_match, laion_counts, entries):
     sets = matched_sets(laion_match)
     assert len(entries) == 86_654
-    assert len(sets) == 5_065  # about half the 10,000 alt-texts match, as SPEC §2 says
+    assert len(sets) == 5_065  # about half the 10,000 alt-texts match, as docs/recipe.md §2 says
     assert int(laion_counts.sum()) == 17_279 == sum(map(len, sets.values()))
     assert int((laion_counts > 0).sum()) == 4_425
     assert int(laion_counts.max()) == 919
-    assert spaced("new york, ny\tcity") == " new york ,  ny city "
-    index = {e: i for i, e in enumerate(["new", "york", "new york", "ny", "dog"])}
-    assert reference_match("new york, ny hot-dog (dog)", index, 8) == [0, 1, 2, 3]
+    assert space("new york, ny\tcity") == " new york ,  ny city "
+    assert Reference(["new", "york", "new york", "ny", "dog"]).match("new york, ny hot-dog (dog)") == [0, 1, 2, 3]
 
 
 # --------------------------------------------------------------------------- tail share and t
@@ -249,7 +225,7 @@ def test_expected_size_is_the_sum_of_keep_probabilities(laion_match, laion_count
         assert variance == pytest.approx((p * (1 - p)).sum(), rel=1e-9, abs=1e-9)
     assert table["expected"].iloc[-1] == 5_065 and table["variance"].iloc[-1] == 0
     assert round(table["expected"][3], 3) == 3555.693
-    two = B.expected_size(laion_match, ts, workers=2)
+    two = B.expected_size(laion_match, ts, executor=Local(workers=2))
     assert two["expected"].tolist() == table["expected"].tolist()  # same floats for any worker count
     # the polynomial sums agree with multiplying every text's factors directly
     offsets, ids = B.flatten_entry_ids(sets)
@@ -268,9 +244,9 @@ def test_expected_size_is_the_sum_of_keep_probabilities(laion_match, laion_count
 
 def test_same_seed_same_kept_set_for_any_worker_count_and_shard_order(laion_match, laion_match_reversed,
                                                                          tmp_path):
-    one = B.balance(laion_match, tmp_path / "one", t=11, seed=7, workers=1, progress=False)
-    two = B.balance(laion_match, tmp_path / "two", t=11, seed=7, workers=2, progress=False)
-    rev = B.balance(laion_match_reversed, tmp_path / "rev", t=11, seed=7, workers=2, progress=False)
+    one = B.balance(laion_match, tmp_path / "one", t=11, seed=7, executor=Local(workers=1, progress=False))
+    two = B.balance(laion_match, tmp_path / "two", t=11, seed=7, executor=Local(workers=2, progress=False))
+    rev = B.balance(laion_match_reversed, tmp_path / "rev", t=11, seed=7, executor=Local(workers=2, progress=False))
     assert kept_keys(tmp_path / "one") == kept_keys(tmp_path / "two") == kept_keys(tmp_path / "rev")
     assert one["kept"] == two["kept"] == rev["kept"] == len(kept_keys(tmp_path / "one")) == 3_553
     # byte-identical outputs with 1 and 2 workers
@@ -283,7 +259,7 @@ def test_same_seed_same_kept_set_for_any_worker_count_and_shard_order(laion_matc
 def test_different_seeds_differ_with_about_the_same_size(laion_match, tmp_path):
     sizes, sets = [], []
     for seed in (0, 1, 2):
-        stats = B.balance(laion_match, tmp_path / str(seed), t=11, seed=seed, progress=False)
+        stats = B.balance(laion_match, tmp_path / str(seed), t=11, seed=seed, executor=Local(progress=False))
         sizes.append(stats["kept"])
         sets.append(kept_keys(tmp_path / str(seed)))
         assert abs(stats["kept"] - stats["expected"]) < 4 * stats["std"]
@@ -293,7 +269,7 @@ def test_different_seeds_differ_with_about_the_same_size(laion_match, tmp_path):
 
 
 def test_t_at_least_max_count_keeps_every_matched_text_and_no_other(laion_match, laion_counts, tmp_path):
-    stats = B.balance(laion_match, tmp_path / "all", t=int(laion_counts.max()), seed=3, progress=False)
+    stats = B.balance(laion_match, tmp_path / "all", t=int(laion_counts.max()), seed=3, executor=Local(progress=False))
     assert stats["kept"] == stats["texts"] == 5_065 and stats["expected"] == 5_065 and stats["variance"] == 0
     assert kept_keys(tmp_path / "all") == set(matched_sets(laion_match))
     # the curated rows are the pool's own rows: same columns and values, read back by row number
@@ -336,7 +312,7 @@ def test_draws_follow_the_probabilities(laion_match, laion_counts):
 def test_head_entries_exceed_t_through_co_occurring_entries(laion_match, laion_counts, tmp_path):
     """Alone, a head entry would keep t texts in expectation; shared texts kept for others add more."""
     t = 50
-    stats = B.balance(laion_match, tmp_path / "h", t=t, seed=0, progress=False)
+    stats = B.balance(laion_match, tmp_path / "h", t=t, seed=0, executor=Local(progress=False))
     expected_kept = np.load(tmp_path / "h" / "entry_expected_kept.npy")
     # independent computation: sum over each head entry's texts of the text's keep probability
     sets = list(matched_sets(laion_match).values())
@@ -374,9 +350,9 @@ def run_cli(*argv) -> int:
 def test_real_match_folder_balances_like_the_reference(laion_match, metadata_json, tmp_path):
     pools = sorted(Path(s["path"]) for s in json.loads((laion_match / "manifest.json").read_text())["shards"])
     assert run_cli("match", *pools, "--metadata", metadata_json, "--out", tmp_path / "match", "--workers", 1) == 0
-    assert matched_sets(tmp_path / "match") == matched_sets(laion_match)  # the fast matcher agrees with SPEC §2
-    real = B.balance(tmp_path / "match", tmp_path / "real", t=11, seed=5, progress=False)
-    ref = B.balance(laion_match, tmp_path / "ref", t=11, seed=5, progress=False)
+    assert matched_sets(tmp_path / "match") == matched_sets(laion_match)  # the fast matcher agrees with docs/recipe.md §2
+    real = B.balance(tmp_path / "match", tmp_path / "real", t=11, seed=5, executor=Local(progress=False))
+    ref = B.balance(laion_match, tmp_path / "ref", t=11, seed=5, executor=Local(progress=False))
     assert kept_keys(tmp_path / "real") == kept_keys(tmp_path / "ref")
     assert {k: v for k, v in real.items() if k != "match_dir"} == {k: v for k, v in ref.items() if k != "match_dir"}
 
@@ -400,23 +376,23 @@ def test_cli_tail_share_prints_the_t_it_chose(laion_match, laion_counts, tmp_pat
 
 
 def test_rerun_resumes_and_a_new_seed_redoes(laion_match, tmp_path):
-    B.balance(laion_match, tmp_path / "b", t=11, seed=0, progress=False)
-    marker = tmp_path / "b" / "shards" / "00001-part1.done.json"
+    B.balance(laion_match, tmp_path / "b", t=11, seed=0, executor=Local(progress=False))
+    marker = tmp_path / "b" / "_job" / "markers" / "00001-part1.json"
     before = marker.stat().st_mtime_ns
-    again = B.balance(laion_match, tmp_path / "b", t=11, seed=0, progress=False)
+    again = B.balance(laion_match, tmp_path / "b", t=11, seed=0, executor=Local(progress=False))
     assert marker.stat().st_mtime_ns == before and again["kept"] == 3_541
-    other = B.balance(laion_match, tmp_path / "b", t=11, seed=1, progress=False)
-    assert marker.stat().st_mtime_ns != before and other["kept"] == 3_552
-    assert kept_keys(tmp_path / "b") == kept_keys(tmp_path / "b")  # and the files are the seed-1 ones
-    fresh = B.balance(laion_match, tmp_path / "c", t=11, seed=1, progress=False)
-    assert kept_keys(tmp_path / "c") == kept_keys(tmp_path / "b") and fresh == other | {"match_dir": fresh["match_dir"]}
+    with pytest.raises(UserError, match=r"holds a balance run with other settings \(changed: seed\)"):
+        B.balance(laion_match, tmp_path / "b", t=11, seed=1, executor=Local(progress=False))
+    assert marker.stat().st_mtime_ns == before  # the seed-0 results are left as they were
+    other = B.balance(laion_match, tmp_path / "c", t=11, seed=1, executor=Local(progress=False))
+    assert other["kept"] == 3_552 and kept_keys(tmp_path / "c") != kept_keys(tmp_path / "b")
 
 
 def test_tsv_pool_keeps_its_columns(cc3m_tsv, metadata_json, tmp_path):
     assert run_cli("match", cc3m_tsv, "--metadata", metadata_json, "--out", tmp_path / "m", "--workers", 1) == 0
     counts = np.load(tmp_path / "m" / "entry_counts.npy")
     t = B.t_for_tail_share(counts, 0.06)  # the authors' rule, on a second real pool
-    stats = B.balance(tmp_path / "m", tmp_path / "b", t=t, seed=0, progress=False)
+    stats = B.balance(tmp_path / "m", tmp_path / "b", t=t, seed=0, executor=Local(progress=False))
     assert (t, stats["texts"], stats["kept"]) == (4, 15_824, 10_416)
     assert stats["tail_share"] == B.tail_share(counts, t) >= 0.06 > B.tail_share(counts, t - 1)
     kept = pd.read_parquet(next((tmp_path / "b" / "shards").glob("*.parquet")))
@@ -431,9 +407,9 @@ def test_per_image_keeps_at_most_one_text_per_image(coco_captions, metadata_json
     """Meta CLIP 2 variant on COCO (5 captions per image): one random matched caption per image."""
     assert run_cli("match", coco_captions, "--metadata", metadata_json, "--id-column", "image_id",
                    "--out", tmp_path / "m", "--workers", 1) == 0
-    one = B.balance(tmp_path / "m", tmp_path / "one", t=20, seed=3, per_image=True, workers=1, progress=False)
-    two = B.balance(tmp_path / "m", tmp_path / "two", t=20, seed=3, per_image=True, workers=2, progress=False,
-                    image_column="image_id")  # the image read from the pool instead of the match's id
+    one = B.balance(tmp_path / "m", tmp_path / "one", t=20, seed=3, per_image=True, executor=Local(workers=1, progress=False))
+    two = B.balance(tmp_path / "m", tmp_path / "two", t=20, seed=3, per_image=True,
+                    image_column="image_id", executor=Local(workers=2, progress=False))  # the image read from the pool instead of the match's id
     matched = pd.read_parquet(next((tmp_path / "m" / "shards").glob("*.parquet")))
     images = matched["id"].astype(str)
     assert one["candidates"] == images.nunique() == two["candidates"]
@@ -454,7 +430,7 @@ def test_per_image_keeps_at_most_one_text_per_image(coco_captions, metadata_json
 
 def test_per_image_choice_is_global_across_pool_files(coco_match, tmp_path):
     """COCO cut in two files mid-image: an image's captions in both files still give one text."""
-    stats = B.balance(coco_match, tmp_path / "b", t=20, seed=0, per_image=True, workers=2, progress=False)
+    stats = B.balance(coco_match, tmp_path / "b", t=20, seed=0, per_image=True, executor=Local(workers=2, progress=False))
     online = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "online").glob("*.parquet"))])
     matched = pd.concat([pd.read_parquet(p, columns=["id"]) for p in sorted((coco_match / "shards").glob("*.parquet"))])
     assert online["id"].is_unique and len(online) == matched["id"].nunique() == stats["candidates"]
@@ -467,7 +443,7 @@ def test_per_image_choice_is_global_across_pool_files(coco_match, tmp_path):
 
 
 def test_online_export_lists_every_candidate_with_its_probability(laion_match, laion_counts, tmp_path):
-    B.balance(laion_match, tmp_path / "b", t=11, seed=0, progress=False)
+    B.balance(laion_match, tmp_path / "b", t=11, seed=0, executor=Local(progress=False))
     sets = matched_sets(laion_match)
     online = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "online").glob("*.parquet"))])
     assert online.columns.tolist() == ["shard", "row", "p"]
@@ -488,7 +464,7 @@ def test_jsonl_pool_keeps_its_fields(laion_parquet, metadata_json, tmp_path):
             fh.write(json.dumps(record) + "\n")
     assert run_cli("match", path, "--metadata", metadata_json, "--out", tmp_path / "m", "--workers", 1) == 0
     counts = np.load(tmp_path / "m" / "entry_counts.npy")
-    stats = B.balance(tmp_path / "m", tmp_path / "b", t=int(counts.max()), seed=0, progress=False)
+    stats = B.balance(tmp_path / "m", tmp_path / "b", t=int(counts.max()), seed=0, executor=Local(progress=False))
     kept = pd.read_parquet(next((tmp_path / "b" / "shards").glob("*.parquet")))
     assert len(kept) == stats["texts"] == 5_065
     assert kept.columns.tolist() == ["url", "text", "note", "row", "keep_probability"]

@@ -12,7 +12,7 @@ import pytest
 
 from metadata_builder.assemble import Source, assemble
 from metadata_builder.cli import main
-from metadata_builder.wordnet_source import find_nltk_wordnet
+from metadata_builder.sources.wordnet import find_nltk_wordnet
 
 
 @pytest.fixture(scope="module")

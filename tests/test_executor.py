@@ -1,4 +1,5 @@
-"""The executor's options and its storage layer (fsspec paths, atomic writes, completion markers)."""
+"""The executor values and their options, the storage layer (fsspec paths, atomic writes) and the
+shard-job protocol every sharded command uses (markers, settings, completion, resume)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import sys
 import pandas as pd
 import pytest
 
-from metadata_builder import executor, storage
+from metadata_builder.runtime import executor, storage
+from metadata_builder.runtime.executor import Local, Ray
+from metadata_builder.runtime.shards import ShardJob, require_complete
 from metadata_builder.errors import UserError
 
 
@@ -29,36 +32,85 @@ def test_engine_ray_without_ray_says_how_to_install(monkeypatch, capsys):
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     with pytest.raises(UserError, match=r"--engine ray: Ray is not installed; pip install 'metadata-builder\[ray\]'"):
-        list(executor.map_tasks(len, ["ab"], engine="ray", progress=False))
+        list(Ray(progress=False).map(len, ["ab"]))
 
 
-def test_executor_options(monkeypatch):
-    monkeypatch.setenv("RAY_ADDRESS", "")  # so that teardown restores the variable --ray-address sets
-    monkeypatch.delenv("RAY_ADDRESS")
+def test_executor_options_build_one_value(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     args = _parser().parse_args([])
-    assert (args.engine, args.ray_address, args.workers) == ("local", None, executor.default_workers())
-    args = _parser().parse_args(["--engine", "local", "--ray-address", "127.0.0.1:6379", "--workers", "3"])
-    assert (args.engine, args.ray_address, args.workers) == ("local", "127.0.0.1:6379", 3)
-    import os
+    assert executor.from_args(args) == Local(workers=executor.default_workers(), progress=True)
+    args = _parser().parse_args(["--engine", "ray", "--ray-address", "127.0.0.1:6379", "--workers", "3"])
+    assert executor.from_args(args, progress=False) == Ray(address="127.0.0.1:6379", workers=3, progress=False)
+    assert "RAY_ADDRESS" not in __import__("os").environ  # parsing options changes no environment
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--workers", "0"])
+    with pytest.raises(UserError, match="--workers must be >= 1, got 0"):
+        Local(workers=0)
 
-    assert os.environ["RAY_ADDRESS"] == "127.0.0.1:6379"  # what ray.init() reads
-    with pytest.raises(UserError, match="unknown engine 'spark'"):
-        list(executor.map_tasks(len, ["ab"], engine="spark"))
+
+def _square_plus(task, shared):
+    if task.name == "3":
+        raise ValueError("shard 3 is corrupt")
+    return _resume_square(task, shared)
+
+
+class _Part:
+    def __init__(self, name, identity=None):
+        self.name, self.identity = name, identity
+
+
+def test_shard_job_protocol(tmp_path):
+    out = tmp_path / "job"
+    out.mkdir()
+    (out / ".x.parquet.abc123.tmp").write_text("left by a killed run")
+    tasks = list(range(5))
+    job = ShardJob(out, "square", {"power": 2}).start()
+    assert not (out / ".x.parquet.abc123.tmp").exists()  # temporaries are removed when a job starts
+    with pytest.raises(executor.TasksFailed, match=r"1 task\(s\) failed: 3: ValueError: shard 3 is corrupt"):
+        job.run(_square_plus, [_Part(str(t)) for t in tasks], Local(workers=2, progress=False), shared=out)
+    assert sorted(p.name for p in (out / "_job" / "markers").iterdir()) == ["0.json", "1.json", "2.json", "4.json"]
+    with pytest.raises(UserError, match=r"incomplete square.*rerun"):
+        require_complete(out, "square", "rerun")
+
+    # a rerun with other settings is refused, naming what changed
+    with pytest.raises(UserError, match=r"holds a square run with other settings \(changed: power\)"):
+        ShardJob(out, "square", {"power": 3}).start()
+
+    # the same settings resume: only shard 3 runs, stats come back in shard order
+    job = ShardJob(out, "square", {"power": 2}).start()
+    (out / "3.txt").write_text("")  # (what the failed shard left is redone)
+    before = (out / "0.txt").stat().st_mtime_ns
+    shards = [_Part(str(t)) for t in tasks]
+    stats = job.run(_resume_square, shards, Local(progress=False), shared=out)
+    assert stats == [{"value": t * t} for t in tasks] and job.resumed == 4
+    assert (out / "0.txt").stat().st_mtime_ns == before and (out / "3.txt").read_text() == "9"
+    job.finish({"extra": 1})
+    assert require_complete(out, "square", "rerun")["extra"] == 1
+
+    # a shard whose own input changed (its identity) is done again; starting again unmarks completion
+    job = ShardJob(out, "square", {"power": 2}).start()
+    assert not (out / "_job" / "complete.json").exists()
+    changed = [_Part(str(t), identity={"size": 1} if t == 1 else None) for t in tasks]
+    assert [s.name for s in job.pending(changed)] == ["1"]
+
+
+def _resume_square(task, shared):
+    (shared / f"{task.name}.txt").write_text(str(int(task.name) ** 2))
+    return {"value": int(task.name) ** 2}
 
 
 @pytest.mark.parametrize("kind", ["plain", "file-url", "memory"])
-def test_storage_round_trip_markers_and_listing(kind, tmp_path, laion_parquet):
+def test_storage_round_trip_and_listing(kind, tmp_path, laion_parquet):
     base = {"plain": str(tmp_path), "file-url": f"file://{tmp_path}", "memory": f"memory://{tmp_path.name}"}[kind]
     folder = storage.join(base, "out", "shards")
     storage.makedirs(folder)
     df = pd.read_parquet(laion_parquet).head(100).reset_index(drop=True)  # the file keeps a gappy index
     out = storage.join(folder, "00000-test_10000.parquet")
-    assert not storage.is_done(out) and storage.read_marker(out) is None
     storage.write_parquet(df, out)
-    storage.write_marker(out, {"texts": 100})
-    assert storage.is_done(out) and storage.read_marker(out) == {"texts": 100}
+    storage.write_json(storage.join(folder, "00000-test_10000.json"), {"texts": 100})
+    assert storage.read_json(storage.join(folder, "00000-test_10000.json")) == {"texts": 100}
     assert storage.read_parquet(out).equals(df)
-    assert storage.listdir(folder) == ["00000-test_10000.done.json", "00000-test_10000.parquet"]
+    assert storage.listdir(folder) == ["00000-test_10000.json", "00000-test_10000.parquet"]
     found = storage.glob(storage.join(folder, "*.parquet"))
     assert [p.rsplit("/", 1)[1] for p in found] == ["00000-test_10000.parquet"]
     assert found[0].startswith(base.split("://")[0] + "://" if "://" in base else "/")  # the protocol is kept
@@ -121,4 +173,4 @@ def test_nothing_to_do_does_not_start_ray(monkeypatch):
         raise AssertionError("Ray was started for no task")
 
     monkeypatch.setattr(executor, "ray_init", no_ray)
-    assert list(executor.map_tasks(len, [], engine="ray", progress=False)) == []
+    assert list(Ray(progress=False).map(len, [])) == []

@@ -1,4 +1,4 @@
-"""Sub-string matching (SPEC §2): exact equality with a plain reference on the real shared pools.
+"""Sub-string matching (docs/recipe.md §2): exact equality with a plain reference on the real shared pools.
 
 The reference below is written independently of the package: it spaces a text with the published
 7 ``str.replace`` calls and then tests every stretch of the spaced text that runs from one space to
@@ -9,7 +9,6 @@ hashing.
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 import signal
@@ -25,7 +24,9 @@ import pytest
 
 from metadata_builder.match import Matcher
 from metadata_builder.match.run import match_pools
-from metadata_builder.match_output import MatchOutput, text_key
+from metadata_builder.match.output import MatchOutput, text_key
+from metadata_builder.runtime.executor import Local
+from reference import Reference
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = [str(i) for i in range(100)]
@@ -36,37 +37,6 @@ EDGE_TEXTS = ["Dog's dog", "hot-dog", "(dog)", "the U.S. army", "st. louis blues
               "a  b", "tab\tx", "line\nnew york\r\ncity", "café au lait", "naïve café", "東京 タワー",
               "", None, "C++ and C# code", "3.5 stars", "dog,dog.dog;dog:dog?dog!`dog`", "  dog  ",
               "über alles", "DOG", "\tdog\t", "dog\x00cat", "hot - dog"]
-
-
-# ---- the plain reference -------------------------------------------------------------------------
-def ref_space(text: str) -> str:
-    spaced = f" {text} "
-    for ch in [",", ".", ";", ":", "?", "!", "`"]:
-        spaced = spaced.replace(ch, f" {ch} ")
-    for ch in ["\t", "\n", "\r"]:
-        spaced = spaced.replace(ch, " ")
-    return spaced
-
-
-class Reference:
-    def __init__(self, entries):
-        self.ids: dict[str, list[int]] = {}
-        for i, e in enumerate(entries):
-            self.ids.setdefault(f" {e} ", []).append(i)
-        self.maxlen = max((len(k) for k in self.ids), default=0)
-        self.maxspaces = max((k.count(" ") for k in self.ids), default=0)  # bounds the stretches tried
-
-    def match(self, text) -> list[int]:
-        if text is None:
-            return []
-        spaced = ref_space(text)
-        spaces = [i for i, ch in enumerate(spaced) if ch == " "]
-        found = set()
-        for a, i in enumerate(spaces):
-            last = min(bisect.bisect_right(spaces, i + self.maxlen - 1), a + self.maxspaces)
-            for j in spaces[a + 1:last]:
-                found.update(self.ids.get(spaced[i:j + 1], ()))
-        return sorted(found)
 
 
 def pairs_of(sets: list[list[int]]):
@@ -85,7 +55,7 @@ def sets_from(text: np.ndarray, entry: np.ndarray, n: int) -> list[list[int]]:
 # ---- fixtures ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def wordnet_metadata(wordnet30_entries, tmp_path_factory) -> tuple[Path, list[str]]:
-    """Seeds + the 86,555 real WordNet 3.0 names (one empty) + the SPEC §2 edge cases."""
+    """Seeds + the 86,555 real WordNet 3.0 names (one empty) + the docs/recipe.md §2 edge cases."""
     entries = SEEDS + wordnet30_entries["entry"].tolist() + EDGE_ENTRIES
     path = tmp_path_factory.mktemp("meta") / "metadata.json"
     path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
@@ -98,7 +68,7 @@ def reference(wordnet_metadata):
 
 
 def pool_texts(kind: str, path: Path) -> list:
-    """The pool's texts, read independently of metadata_builder.pools."""
+    """The pool's texts, read independently of metadata_builder.match.pools."""
     if kind == "laion":
         return pd.read_parquet(path, columns=["TEXT"])["TEXT"].tolist()
     if kind == "coco":
@@ -106,7 +76,7 @@ def pool_texts(kind: str, path: Path) -> list:
     return [line.rstrip("\n").split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines(True)]
 
 
-# ---- SPEC §2 edge cases --------------------------------------------------------------------------
+# ---- docs/recipe.md §2 edge cases --------------------------------------------------------------------------
 @pytest.mark.parametrize("engine", ["hash", "automaton"])
 def test_edge_cases_match_the_reference_and_spec(engine):
     entries = EDGE_ENTRIES
@@ -152,7 +122,7 @@ def test_overlapping_and_nested_entries_all_count():
 def test_real_pools_equal_the_reference(kind, request, wordnet_metadata, reference, tmp_path):
     path = request.getfixturevalue({"laion": "laion_parquet", "coco": "coco_captions", "cc3m": "cc3m_tsv"}[kind])
     meta_path, entries = wordnet_metadata
-    stats = match_pools([str(path)], meta_path, tmp_path / "m", workers=1, progress=False)
+    stats = match_pools([str(path)], meta_path, tmp_path / "m", executor=Local(workers=1, progress=False))
     texts = pool_texts(kind, path)
     expected = [reference.match(t) for t in texts]
     out = MatchOutput(tmp_path / "m")
@@ -179,9 +149,9 @@ def test_real_pools_equal_the_reference(kind, request, wordnet_metadata, referen
 
 def test_matcher_contract_reader_and_text_key(tmp_path, laion_parquet, wordnet_metadata):
     meta_path, entries = wordnet_metadata
-    match_pools([str(laion_parquet)], meta_path, tmp_path / "m", id_column="URL", progress=False)
+    match_pools([str(laion_parquet)], meta_path, tmp_path / "m", id_column="URL", executor=Local(progress=False))
     out = MatchOutput(tmp_path / "m")
-    assert out.manifest["format_version"] == 1 and out.manifest["metadata"]["entries"] == len(entries)
+    assert out.manifest["format_version"] == 2 and out.manifest["metadata"]["entries"] == len(entries)
     assert out.entries == entries and out.counts.dtype == np.uint64 and len(out.counts) == len(entries)
     shard = out.shards[0]
     assert shard["name"] == "00000-test_10000" and shard["format"] == "parquet" and shard["rows"] == 10000
@@ -213,8 +183,8 @@ def _outputs(folder: Path) -> dict[str, bytes]:
 def test_one_and_two_workers_write_identical_outputs(tmp_path, laion_parquet, wordnet_metadata):
     pool = _split_pool(laion_parquet, tmp_path / "pool")
     meta_path, _ = wordnet_metadata
-    s1 = match_pools([str(pool)], meta_path, tmp_path / "w1", workers=1, batch_size=700, progress=False)
-    s2 = match_pools([str(pool)], meta_path, tmp_path / "w2", workers=2, batch_size=700, progress=False)
+    s1 = match_pools([str(pool)], meta_path, tmp_path / "w1", batch_size=700, executor=Local(workers=1, progress=False))
+    s2 = match_pools([str(pool)], meta_path, tmp_path / "w2", batch_size=700, executor=Local(workers=2, progress=False))
     assert _outputs(tmp_path / "w1") == _outputs(tmp_path / "w2")
     assert s1["matches"] == s2["matches"] == 23696 and s1["shards"] == 6
 
@@ -228,7 +198,7 @@ def _cli(*args, **kw):
 def test_resume_after_a_killed_run_gives_identical_outputs(tmp_path, laion_parquet, wordnet_metadata):
     pool = _split_pool(laion_parquet, tmp_path / "pool", parts=12)
     meta_path, _ = wordnet_metadata
-    match_pools([str(pool)], meta_path, tmp_path / "clean", batch_size=100, progress=False)
+    match_pools([str(pool)], meta_path, tmp_path / "clean", batch_size=100, executor=Local(progress=False))
     clean = _outputs(tmp_path / "clean")
     # a real run, killed (SIGKILL) once some shards are done
     out = tmp_path / "killed"
@@ -237,14 +207,15 @@ def test_resume_after_a_killed_run_gives_identical_outputs(tmp_path, laion_parqu
                              str(meta_path), "--out", str(out), "--workers", "1", "--batch-size", "100"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline and len(list((out / "shards").glob("*.done.json"))) < 3 and proc.poll() is None:
+    markers = out / "_job" / "markers"
+    while time.time() < deadline and len(list(markers.glob("*.json"))) < 3 and proc.poll() is None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = len(list((out / "shards").glob("*.done.json")))
+    done_before = len(list(markers.glob("*.json")))
     assert not (out / "entry_counts.npy").exists() and 0 < done_before < 12
     # and a shard cut short: its parquet left without a marker, plus a stray temporary file
-    victim = sorted((out / "shards").glob("*.done.json"))[0]
+    victim = sorted(markers.glob("*.json"))[0]
     victim.unlink()
     (out / "shards" / ".half.parquet.tmp").write_bytes(b"PAR1 half")
     r = _cli("match", pool, "--metadata", meta_path, "--out", out, "--workers", "2", "--batch-size", "100")
@@ -264,4 +235,5 @@ def test_rerun_into_a_folder_of_other_inputs_is_refused(tmp_path, cc3m_tsv, caps
     capsys.readouterr()
     assert main(["match", str(cc3m_tsv), "--metadata", str(meta), "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "holds a match of other inputs" in err[0] and str(tmp_path / "m") in err[0]
+    assert len(err) == 1 and "holds a match run with other settings (changed: metadata)" in err[0]
+    assert str(tmp_path / "m") in err[0]

@@ -15,7 +15,8 @@ import pytest
 
 from metadata_builder.cli import main
 from metadata_builder.match.run import match_pools
-from metadata_builder.match_output import MatchOutput
+from metadata_builder.match.output import MatchOutput
+from metadata_builder.runtime.executor import Local
 
 REPO = Path(__file__).resolve().parent.parent
 ENTRIES = [str(i) for i in range(100)] + ["a", "the", "man", "dog", "new york", "of", "in", "on", "with",
@@ -74,7 +75,7 @@ def test_every_format_gives_the_same_matches(tmp_path, metadata, cc3m_tsv):
     for name in ["p.jsonl", "p.csv", "p.txt", "p.tsv.gz", "p.parquet"]:
         id_column = None if name == "p.txt" else ("1" if name == "p.tsv.gz" else "key")
         stats = match_pools([str(tmp_path / name)], metadata, tmp_path / f"out-{name}", id_column=id_column,
-                            batch_size=1000, progress=False)
+                            batch_size=1000, executor=Local(progress=False))
         results[name] = _sets(tmp_path / f"out-{name}")
         assert stats["texts"] == 3000 and stats["bad_rows"] == 0 and stats["bad_utf8"] == 0
         if id_column:
@@ -91,7 +92,7 @@ def test_folders_and_globs_are_sorted_into_stable_shard_names(tmp_path, metadata
     (folder / "sub" / "b.txt").write_text("a man\nthe dog\n", encoding="utf-8")
     (folder / "a.txt").write_text("white table\n", encoding="utf-8")
     (folder / "notes.md").write_text("ignored: not a pool format\n", encoding="utf-8")
-    match_pools([str(folder / "sub"), str(folder / "*.txt")], metadata, tmp_path / "m", progress=False)
+    match_pools([str(folder / "sub"), str(folder / "*.txt")], metadata, tmp_path / "m", executor=Local(progress=False))
     shards = MatchOutput(tmp_path / "m").shards
     assert [s["name"] for s in shards] == ["00000-a", "00001-b"] and [s["rows"] for s in shards] == [1, 2]
 
@@ -101,14 +102,14 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path, metadata, cc3m_tsv):
     lines[3] = b"a man \xff\xfe with a dog\thttp://x\n"
     lines[7] = b"caf\xe9 on the street\thttp://y\n"  # latin-1, not UTF-8
     (tmp_path / "bad.tsv").write_bytes(b"".join(lines))
-    stats = match_pools([str(tmp_path / "bad.tsv")], metadata, tmp_path / "m", progress=False)
+    stats = match_pools([str(tmp_path / "bad.tsv")], metadata, tmp_path / "m", executor=Local(progress=False))
     assert stats["bad_utf8"] == 2 and stats["texts"] == 200
     sets = _sets(tmp_path / "m")
     assert {ENTRIES[i] for i in sets[3]} == {"a", "man", "with", "dog"}  # U+FFFD kept, words still match
     assert {ENTRIES[i] for i in sets[7]} == {"on", "the", "street"}  # 'caf\ufffd' is not 'café'
     # the same bytes inside a parquet binary column
     pd.DataFrame({"TEXT": [b"a man \xff with a dog", b"the caf\xe9"]}).to_parquet(tmp_path / "b.parquet")
-    stats = match_pools([str(tmp_path / "b.parquet")], metadata, tmp_path / "m2", progress=False)
+    stats = match_pools([str(tmp_path / "b.parquet")], metadata, tmp_path / "m2", executor=Local(progress=False))
     assert stats["bad_utf8"] == 2 and stats["matched_texts"] == 2
 
 
@@ -116,7 +117,7 @@ def test_nulls_empties_and_bad_jsonl_rows_are_counted(tmp_path, metadata):
     lines = [json.dumps({"text": "a dog"}), json.dumps({"text": None}), json.dumps({"text": ""}),
              "{not json", json.dumps({"text": 3}), json.dumps({"text": "the man"})]
     (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    stats = match_pools([str(tmp_path / "p.jsonl")], metadata, tmp_path / "m", progress=False)
+    stats = match_pools([str(tmp_path / "p.jsonl")], metadata, tmp_path / "m", executor=Local(progress=False))
     assert (stats["texts"], stats["null"], stats["empty"], stats["bad_rows"], stats["matched_texts"]) == (6, 3, 1, 2, 2)
     assert sorted(_sets(tmp_path / "m")) == [0, 5]
 

@@ -21,8 +21,10 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (make test installs it)")
 
-from conftest import multistream_sample  # noqa: E402
-from metadata_builder import executor, storage  # noqa: E402
+from conftest import executor_for, multistream_sample  # noqa: E402
+from metadata_builder.runtime import executor, storage  # noqa: E402
+from metadata_builder.runtime.executor import Local, Ray  # noqa: E402
+from metadata_builder.runtime.shards import ShardJob  # noqa: E402
 
 N_SHARDS = 5
 
@@ -85,10 +87,8 @@ def _shards(pool_dir, out_dir, url=False) -> list[Shard]:
 
 
 def match_shard(shard: Shard, automaton):
-    """Match one shard; skip it when its completion marker says an earlier run finished it."""
+    """Match one shard into ``OUT/NAME.parquet``; the shard job marks it finished."""
     out = storage.join(shard.out_dir, f"{shard.name}.parquet")
-    if storage.is_done(out):
-        return "kept", storage.read_marker(out)
     texts = storage.read_parquet(shard.path)["TEXT"]
     rows, entry_ids = [], []
     for row, text in enumerate(texts):
@@ -97,33 +97,37 @@ def match_shard(shard: Shard, automaton):
             rows.append(row)
             entry_ids.append(found)
     storage.write_parquet(pd.DataFrame({"row": np.array(rows, dtype=np.int64), "entry_ids": entry_ids}), out)
-    stats = {"texts": len(texts), "matched": len(rows), "matches": sum(map(len, entry_ids))}
-    storage.write_marker(out, stats)
-    return "done", stats
+    return {"texts": len(texts), "matched": len(rows), "matches": sum(map(len, entry_ids))}
 
 
-def _run(shards, automaton, **kwargs):
-    return dict(executor.map_tasks(match_shard, shards, shared=automaton, progress=False, **kwargs))
+def _run(shards, automaton, run_on):
+    """The shards as one job of the toolkit's protocol; returns (stats in shard order, shards resumed)."""
+    job = ShardJob(shards[0].out_dir, "test-match", {"vocabulary": "coco-20"}).start()
+    return job.run(match_shard, shards, run_on, shared=automaton), job.resumed
 
 
 def _outputs(out_dir) -> dict[str, bytes]:
-    return {p: (out_dir / p).read_bytes() for p in sorted(os.listdir(out_dir))}
+    """The data files and the markers (whose stats must agree too)."""
+    files = {p: (out_dir / p).read_bytes() for p in sorted(os.listdir(out_dir)) if p.endswith(".parquet")}
+    for marker in sorted((out_dir / "_job" / "markers").iterdir()):
+        files[marker.name] = marker.read_bytes()
+    return files
 
 
 def test_ray_matches_byte_identical_to_local(ray_local, automaton, vocabulary, shard_dir, laion_parquet,
                                             tmp_path):
     runs = {}
-    for label, kwargs in {"local-1": dict(workers=1), "local-2": dict(workers=2),
-                          "ray": dict(engine="ray", workers=2)}.items():
+    for label, run_on in {"local-1": Local(workers=1, progress=False), "local-2": Local(workers=2, progress=False),
+                          "ray": Ray(workers=2, progress=False)}.items():
         out = tmp_path / label
-        results = _run(_shards(shard_dir, out), automaton, **kwargs)
-        assert [status for status, _ in results.values()] == ["done"] * N_SHARDS
+        stats, resumed = _run(_shards(shard_dir, out), automaton, run_on)
+        assert resumed == 0 and len(stats) == N_SHARDS
         runs[label] = _outputs(out)
     assert len(runs["ray"]) == 2 * N_SHARDS  # a parquet and a marker per shard
     assert runs["ray"] == runs["local-1"] == runs["local-2"]
 
     # The numbers, measured once, and cross-checked by plain substring search without the automaton.
-    stats = [json.loads(runs["ray"][f"{i:05d}-laion.done.json"]) for i in range(N_SHARDS)]
+    stats = [json.loads(runs["ray"][f"{i:05d}-laion.json"])["stats"] for i in range(N_SHARDS)]
     total = {k: sum(s[k] for s in stats) for k in ("texts", "matched", "matches")}
     assert total == {"texts": 10_000, "matched": 8_432, "matches": 25_743}
     texts = [str(t).lower() for t in pd.read_parquet(laion_parquet)["TEXT"]]
@@ -136,25 +140,26 @@ def test_corrupt_shard_is_named_others_finish_and_rerun_redoes_only_it(ray_local
                                                                       tmp_path):
     pool, out, reference = tmp_path / "pool", tmp_path / "out", tmp_path / "reference"
     shutil.copytree(shard_dir, pool)
-    _run(_shards(pool, reference), automaton)  # the local engine's outputs, to compare with
+    _run(_shards(pool, reference), automaton, Local(progress=False))  # the local engine's outputs, to compare with
     good = (pool / "00002-laion.parquet").read_bytes()
     (pool / "00002-laion.parquet").write_bytes(good[: len(good) // 2])  # a truncated upload
 
     shards = _shards(pool, out, url=True)  # through fsspec's file:// driver, as on shared storage
     with pytest.raises(executor.TasksFailed) as failed:
-        _run(shards, automaton, engine="ray")
+        _run(shards, automaton, Ray(progress=False))
     assert [e.task.name for e in failed.value.errors] == ["00002-laion"]
     assert str(failed.value).startswith("1 task(s) failed: 00002-laion: ")
     assert "rerun to redo only these" in str(failed.value)
     finished = _outputs(out)
-    assert sorted(finished) == sorted(f"{i:05d}-laion.{ext}" for i in (0, 1, 3, 4) for ext in ("parquet", "done.json"))
-    assert all(finished[name] == (reference / name).read_bytes() for name in finished)
+    assert sorted(finished) == sorted(f"{i:05d}-laion.{ext}" for i in (0, 1, 3, 4) for ext in ("parquet", "json"))
+    assert finished == {name: data for name, data in _outputs(reference).items() if name in finished}
 
     (pool / "00002-laion.parquet").write_bytes(good)  # the shard is repaired: rerun
-    rerun = _run(shards, automaton, engine="ray")
-    assert {s.name: status for s, (status, _) in rerun.items()} == {
-        "00000-laion": "kept", "00001-laion": "kept", "00002-laion": "done", "00003-laion": "kept",
-        "00004-laion": "kept"}
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
+    _, resumed = _run(shards, automaton, Ray(progress=False))
+    assert resumed == 4  # only the repaired shard ran again
+    assert {p.name for p in out.iterdir() if p.is_file() and before.get(p.name) != p.stat().st_mtime_ns} == {
+        "00002-laion.parquet"}
     assert _outputs(out) == _outputs(reference)
 
 
@@ -168,8 +173,7 @@ def test_failure_report_reads_the_same_under_both_engines(ray_local):
     messages = {}
     for engine in ("local", "ray"):
         with pytest.raises(executor.TasksFailed) as failed:
-            for _ in executor.map_tasks(_fail_on_two, range(4), shared=10, workers=2, engine=engine,
-                                        progress=False):
+            for _ in executor_for(engine, workers=2, progress=False).map(_fail_on_two, range(4), shared=10):
                 pass
         messages[engine] = str(failed.value)
     assert messages["ray"] == messages["local"] == (
@@ -202,7 +206,7 @@ def test_shared_is_deserialised_once_per_worker_not_per_task(ray_local, tmp_path
     log = tmp_path / "loads.txt"
     log.touch()
     shared = Counted(os.urandom(1 << 20), str(log))
-    results = dict(executor.map_tasks(_use, range(40), shared=shared, engine="ray", progress=False))
+    results = dict(Ray(progress=False).map(_use, range(40), shared=shared))
     assert len(results) == 40 and {size for _, size in results.values()} == {1 << 20}
     worker_pids = {pid for pid, _ in results.values()}
     loads = log.read_text().split()
@@ -210,7 +214,7 @@ def test_shared_is_deserialised_once_per_worker_not_per_task(ray_local, tmp_path
     assert sorted(loads) == sorted(str(pid) for pid in worker_pids)  # once in each worker, never per task
 
     log.write_text("")  # the local engine: forked workers inherit it, no deserialisation at all
-    local = dict(executor.map_tasks(_use, range(40), shared=shared, workers=2, progress=False))
+    local = dict(Local(workers=2, progress=False).map(_use, range(40), shared=shared))
     assert len(local) == 40 and log.read_text() == ""
 
 
@@ -220,21 +224,26 @@ def _without_timings(stats: dict) -> dict:
     return {k: v for k, v in stats.items() if k not in ("timings", "seconds")}
 
 
+def _marker_stats(path) -> dict:
+    return _without_timings(json.loads(path.read_text())["stats"])
+
+
 def test_wiki_count_on_ray_is_identical_to_local(ray_local, wiki_sample, tmp_path):
-    from metadata_builder.wiki.count import wiki_count
+    from metadata_builder.sources.wiki.counts import wiki_count
 
     dump, _, n_pages = multistream_sample(wiki_sample, tmp_path)
     runs = {}
     for engine in ("local", "ray"):
         out = tmp_path / engine
-        stats = wiki_count([dump], out, workers=2, engine=engine, shard_mb=1e-6, progress=False)
+        stats = wiki_count([dump], out, shard_mb=1e-6, executor=executor_for(engine, workers=2, progress=False))
         files = {str(p.relative_to(out)): p for p in sorted(out.rglob("*")) if p.is_file()}
         runs[engine] = {name: (_without_timings(json.loads(p.read_text())) if name.endswith("stats.json")
+                               else _marker_stats(p) if name.startswith("_job/markers/")
                                else p.read_bytes()) for name, p in files.items()}
         runs[engine]["stats"] = _without_timings(stats)
     assert runs["ray"] == runs["local"]
     stats = runs["ray"]["stats"]
-    assert stats["shards"] == 4 and sum(name.endswith("/stats.json") for name in runs["ray"]) == 4
+    assert stats["shards"] == 4 and sum(name.startswith("_job/markers/") for name in runs["ray"]) == 4
     # the sample's numbers (as the whole-file run counts them), and an independent page count
     assert (stats["pages"], stats["articles"], stats["redirects"]) == (206, 106, 99) == (n_pages, 106, 99)
     assert (stats["tokens"], stats["distinct_words"], stats["titles"]) == (442_876, 35_158, 106)
@@ -247,8 +256,10 @@ def _folder(out, drop=("timings",)) -> dict:
         if not p.is_file():
             continue
         name = str(p.relative_to(out))
-        if name.endswith("stats.json") or name.endswith(".done.json"):
-            stats = {k: v for k, v in json.loads(p.read_text()).items() if k not in drop + ("seconds",)}
+        if name.endswith("stats.json") or name.startswith("_job/markers/"):
+            stats = json.loads(p.read_text())
+            stats = stats.get("stats", stats) if name.startswith("_job/markers/") else stats
+            stats = {k: v for k, v in stats.items() if k not in drop + ("seconds",)}
             automaton = stats.get("automaton")
             if isinstance(automaton, dict):  # memory and build time of the driver: readings, not results
                 stats["automaton"] = {k: v for k, v in automaton.items() if not k.startswith(("rss_", "build_"))}
@@ -268,15 +279,14 @@ def vocabulary_json(vocabulary, tmp_path_factory):
 def test_match_and_balance_on_ray_are_identical_to_local(ray_local, shard_dir, vocabulary_json, tmp_path):
     from metadata_builder import balance as B
     from metadata_builder.match.run import match_pools
-    from metadata_builder.match_output import MatchOutput
+    from metadata_builder.match.output import MatchOutput
 
     pools = [str(p) for p in sorted(shard_dir.glob("*.parquet"))]
     for engine in ("local", "ray"):
-        match_pools(pools, vocabulary_json, tmp_path / f"match-{engine}", workers=2, engine=engine,
-                    progress=False)
+        match_pools(pools, vocabulary_json, tmp_path / f"match-{engine}", executor=executor_for(engine, workers=2, progress=False))
     local, on_ray = _folder(tmp_path / "match-local"), _folder(tmp_path / "match-ray")
     assert on_ray == local
-    assert sum(name.endswith(".done.json") for name in on_ray) == N_SHARDS
+    assert sum(name.startswith("_job/markers/") for name in on_ray) == N_SHARDS
     stats = on_ray["stats.json"]
     assert (stats["texts"], stats["matched_texts"], stats["matches"]) == (10_000, 2_610, 5_516)
     match = MatchOutput(tmp_path / "match-ray")
@@ -285,14 +295,13 @@ def test_match_and_balance_on_ray_are_identical_to_local(ray_local, shard_dir, v
                                                           match.counts)
 
     for engine in ("local", "ray"):
-        B.balance(tmp_path / "match-local", tmp_path / f"balanced-{engine}", t=100, seed=0, workers=2,
-                  engine=engine, progress=False)
+        B.balance(tmp_path / "match-local", tmp_path / f"balanced-{engine}", t=100, seed=0, executor=executor_for(engine, workers=2, progress=False))
     local, on_ray = _folder(tmp_path / "balanced-local"), _folder(tmp_path / "balanced-ray")
     assert on_ray == local
     stats = on_ray["stats.json"]
     assert (stats["candidates"], stats["kept"]) == (2_610, 2_350)
     # the exact expectation, computed apart (vectorised over t) under both engines, agrees with the run
-    expected = {engine: B.expected_size(match, [100], workers=2, engine=engine) for engine in ("local", "ray")}
+    expected = {engine: B.expected_size(match, [100], executor=executor_for(engine, workers=2)) for engine in ("local", "ray")}
     assert expected["ray"].equals(expected["local"])
     assert expected["ray"]["expected"].iloc[0] == pytest.approx(stats["expected"], rel=1e-12)
     assert round(stats["expected"], 3) == 2_351.216
@@ -318,15 +327,16 @@ def test_match_cli_on_ray_names_a_corrupt_pool_shard_and_the_rerun_redoes_only_i
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("metadata-builder: error: 1 task(s) failed: 00003-00003-laion: ")
     assert "00003-laion.parquet" in error and error.endswith("rerun to redo only these.")
-    done = sorted(p.name for p in (out / "shards").glob("*.done.json"))
-    assert done == [f"{i:05d}-{i:05d}-laion.done.json" for i in (0, 1, 2, 4)]
-    before = {p.name: p.stat().st_mtime_ns for p in (out / "shards").iterdir()}
+    done = sorted(p.name for p in (out / "_job" / "markers").glob("*.json"))
+    assert done == [f"{i:05d}-{i:05d}-laion.json" for i in (0, 1, 2, 4)]
+    files = lambda: {p: p.stat().st_mtime_ns for p in [*(out / "shards").iterdir(), *(out / "_job" / "markers").iterdir()]}  # noqa: E731
+    before = files()
 
     corrupt.write_bytes(good)
     assert cli.main(args) == 0
-    after = {p.name: p.stat().st_mtime_ns for p in (out / "shards").iterdir()}
-    assert {name for name in after if before.get(name) != after[name]} == {
-        "00003-00003-laion.parquet", "00003-00003-laion.done.json"}  # only the failed shard was redone
+    after = files()
+    assert {p.name for p in after if before.get(p) != after[p]} == {
+        "00003-00003-laion.parquet", "00003-00003-laion.json"}  # only the failed shard was redone
     assert json.loads((out / "stats.json").read_text())["shards_resumed"] == 4
     assert _folder(out, drop=("timings", "shards_resumed")) == _folder(reference, drop=("timings", "shards_resumed"))
 
@@ -341,7 +351,7 @@ def test_a_dead_worker_is_reported_with_its_task_and_the_others_finish(ray_local
     monkeypatch.setattr(executor, "RAY_MAX_RETRIES", 1)  # one retry (default 3), dies again: reported
     finished = []
     with pytest.raises(executor.TasksFailed) as failed:
-        for task, result in executor.map_tasks(_crash_on_one, range(4), engine="ray", progress=False):
+        for task, result in Ray(progress=False).map(_crash_on_one, range(4)):
             finished.append(result)
     assert sorted(finished) == [0, 2, 3]
     assert [e.task for e in failed.value.errors] == [1]
@@ -354,5 +364,5 @@ def _square(task, shared):
 
 def test_many_more_tasks_than_cpus_each_run_once(ray_local):
     # 2 CPUs: at most 64 tasks in flight, refilled as they finish
-    results = list(executor.map_tasks(_square, range(200), shared=1, engine="ray", progress=False))
+    results = list(Ray(progress=False).map(_square, range(200), shared=1))
     assert sorted(results) == [(i, i * i + 1) for i in range(200)]

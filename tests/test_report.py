@@ -93,7 +93,7 @@ def test_report_errors_are_one_line(metadata, tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(tmp_path / "m"), "--metadata", str(metadata_parquet), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "the match counted 2" in err
+    assert err.count("\n") == 1 and "is not the metadata the match used" in err and "2 entries" in err
     assert main(["report", str(tmp_path / "m"), "--metadata", str(tmp_path / "none.parquet"),
                  "--out", str(tmp_path / "r")]) == 2
     assert "no such metadata table" in capsys.readouterr().err

@@ -20,6 +20,7 @@ import pytest
 
 from conftest import multistream_sample
 from metadata_builder import cli
+from metadata_builder.runtime.executor import Local
 
 N_SHARDS = 3
 
@@ -44,18 +45,26 @@ def pool_dir(laion_parquet, tmp_path_factory):
 
 
 def _clean(name: str, raw: bytes, drop=()):
-    """A JSON stats file without its timings and memory readings (readings, not results)."""
-    if not (name.endswith("stats.json") or name.endswith(".done.json")):
+    """A JSON stats file (or a shard's marker: its stats) without its timings and memory readings
+    (readings, not results)."""
+    if not (name.endswith("stats.json") or "_job/markers/" in name):
         return raw
-    stats = {k: v for k, v in json.loads(raw).items() if k not in ("timings", "seconds") + tuple(drop)}
+    stats = json.loads(raw)
+    stats = stats.get("stats", stats) if "_job/markers/" in name else stats
+    stats = {k: v for k, v in stats.items() if k not in ("timings", "seconds") + tuple(drop)}
     if isinstance(stats.get("automaton"), dict):
         stats["automaton"] = {k: v for k, v in stats["automaton"].items() if not k.startswith(("rss_", "build_"))}
     return stats
 
 
+#: The job's settings and completion record name the inputs' paths and fingerprints (a local
+#: modification time here, an S3 ETag there): compared apart, never byte for byte.
+_RECORDS = ("_job/settings.json", "_job/complete.json")
+
+
 def _local_tree(folder, drop=()) -> dict:
-    return {str(p.relative_to(folder)): _clean(p.name, p.read_bytes(), drop)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {name: _clean(name, p.read_bytes(), drop) for p in sorted(folder.rglob("*"))
+            if p.is_file() and (name := str(p.relative_to(folder))) not in _RECORDS}
 
 
 def _match_args(pools, metadata, out, *extra):
@@ -152,7 +161,8 @@ def bucket(s3_endpoint, pool_dir, vocabulary_json, request):
 
 def _s3_tree(fs, prefix, drop=()) -> dict:
     fs.invalidate_cache()
-    return {path[len(prefix) + 1:]: _clean(path, fs.cat_file(path), drop) for path in sorted(fs.find(prefix))}
+    return {name: _clean(name, fs.cat_file(path), drop) for path in sorted(fs.find(prefix))
+            if (name := path[len(prefix) + 1:]) not in _RECORDS}
 
 
 def test_match_and_balance_on_s3_equal_the_local_run(bucket, local_run):
@@ -161,15 +171,13 @@ def test_match_and_balance_on_s3_equal_the_local_run(bucket, local_run):
     assert cli.main(_match_args([f"{url}/pool/"], f"{url}/metadata.json", f"{url}/match")) == 0
     remote, local = _s3_tree(fs, f"{name}/match"), _local_tree(local_run / "match")
     assert sorted(remote) == sorted(local)
-    assert sum(k.endswith(".done.json") for k in remote) == N_SHARDS
+    assert sum(k.startswith("_job/markers/") for k in remote) == N_SHARDS
     manifest = json.loads(remote.pop("manifest.json"))
     assert [s["path"] for s in manifest["shards"]] == [f"{url}/pool/part-{i}.parquet" for i in range(N_SHARDS)]
     assert manifest["metadata"]["path"] == f"{url}/metadata.json"
     local_manifest = json.loads(local.pop("manifest.json"))
     assert [(s["name"], s["rows"]) for s in manifest["shards"]] == [(s["name"], s["rows"])
                                                                      for s in local_manifest["shards"]]
-    for key in [k for k in remote if k.endswith(".done.json")]:  # markers name their pool file
-        assert remote[key].pop("path").startswith(f"{url}/pool/") and local[key].pop("path").startswith("/")
     assert remote == local  # shard parquets, entry counts and stats: the same bytes and numbers
 
     assert cli.main(["balance", f"{url}/match", "--t", "100", "--out", f"{url}/balanced", "--workers", "2"]) == 0
@@ -189,9 +197,9 @@ def test_s3_rerun_after_a_failed_shard_or_a_lost_driver_redoes_only_the_unfinish
     assert error.startswith("metadata-builder: error: 1 task(s) failed: 00001-part-1: ")
     assert f"{url}/pool/part-1.parquet" in error
     fs.invalidate_cache()
-    assert sorted(p.rsplit("/", 1)[1] for p in fs.glob(f"{name}/match/shards/*.done.json")) == [
-        "00000-part-0.done.json", "00002-part-2.done.json"]
-    markers = {p: fs.cat_file(p) for p in fs.glob(f"{name}/match/shards/*.done.json")}  # hold "seconds"
+    assert sorted(p.rsplit("/", 1)[1] for p in fs.glob(f"{name}/match/_job/markers/*.json")) == [
+        "00000-part-0.json", "00002-part-2.json"]
+    markers = {p: fs.cat_file(p) for p in fs.glob(f"{name}/match/_job/markers/*.json")}  # hold "seconds"
 
     fs.pipe_file(f"{name}/pool/part-1.parquet", good)
     assert cli.main(args) == 0  # a new driver: finds the markers on S3
@@ -200,7 +208,8 @@ def test_s3_rerun_after_a_failed_shard_or_a_lost_driver_redoes_only_the_unfinish
     assert {p: fs.cat_file(p) for p in markers} == markers  # the finished shards were not redone
 
     # a driver lost after shard 0: only its marker and parquet survive (plus a half-uploaded object)
-    for p in fs.glob(f"{name}/match/shards/0000[12]-*") + [f"{name}/match/stats.json"]:
+    for p in fs.glob(f"{name}/match/shards/0000[12]-*") + fs.glob(f"{name}/match/_job/markers/0000[12]-*") + [
+            f"{name}/match/stats.json", f"{name}/match/_job/complete.json"]:
         fs.rm(p)
     fs.pipe_file(f"{name}/match/shards/.00001-part-1.parquet.0123.tmp", b"PAR1 cut")
     assert cli.main(args) == 0
@@ -226,23 +235,22 @@ def wiki_local(wiki_sample, tmp_path_factory):
 
 
 def _wiki_tree(tree: dict) -> dict:
-    """plan.json and the shards' stats name the dump's path, which differs between runs; drop them."""
-    return {k: ({x: y for x, y in v.items() if x != "path"} if isinstance(v, dict) else v)
-            for k, v in tree.items() if not k.endswith("plan.json")}
+    """The shards' stats name the dump's path, which differs between runs; drop it."""
+    return {k: ({x: y for x, y in v.items() if x != "path"} if isinstance(v, dict) else v) for k, v in tree.items()}
 
 
 def test_wiki_count_with_file_urls_gives_the_same_bytes(wiki_local, tmp_path):
     dump, _, _, reference = wiki_local
     assert cli.main(["wiki-count", f"file://{dump}", "--out", f"file://{tmp_path}/out", "--shard-mb", "0.000001",
                      "--workers", "2", "--no-progress"]) == 0
-    assert _local_tree(tmp_path / "out") == _local_tree(reference)  # plan.json too: same resolved path
+    assert _local_tree(tmp_path / "out") == _local_tree(reference)  # the settings too: same resolved path
 
 
 def test_wiki_count_on_s3_equals_local_and_resumes_after_a_failed_shard(wiki_local, s3_endpoint, monkeypatch,
                                                                          capsys):
     import fsspec
 
-    from metadata_builder.wiki.count import FAIL_ENV
+    from conftest import fail_wiki_shard
 
     dump, index, n_pages, reference = wiki_local
     fs = fsspec.filesystem("s3")
@@ -251,14 +259,14 @@ def test_wiki_count_on_s3_equals_local_and_resumes_after_a_failed_shard(wiki_loc
     fs.put_file(str(index), f"wiki/dumps/{index.name}")
     args = ["wiki-count", f"s3://wiki/dumps/{dump.name}", "--out", "s3://wiki/out", "--shard-mb", "0.000001",
             "--workers", "2", "--no-progress"]
-    failing = sorted(p.parent.name for p in reference.glob("shards/*/DONE"))[2]
-    monkeypatch.setenv(FAIL_ENV, failing)  # the command's own fault injection: this shard raises
+    failing = sorted(p.stem for p in reference.glob("_job/markers/*.json"))[2]
+    fail_wiki_shard(monkeypatch, failing)  # this shard raises
     assert cli.main(args) == 2
     assert failing in capsys.readouterr().err
     fs.invalidate_cache()
-    assert len(fs.glob("wiki/out/shards/*/DONE")) == 3 and not fs.exists("wiki/out/stats.json")
+    assert len(fs.glob("wiki/out/_job/markers/*.json")) == 3 and not fs.exists("wiki/out/_job/complete.json")
 
-    monkeypatch.delenv(FAIL_ENV)
+    monkeypatch.undo()
     assert cli.main(args) == 0
     remote = _s3_tree(fs, "wiki/out")
     stats = remote["stats.json"]
@@ -267,8 +275,10 @@ def test_wiki_count_on_s3_equals_local_and_resumes_after_a_failed_shard(wiki_loc
     assert (stats["tokens"], stats["distinct_words"], stats["titles"]) == (442_876, 35_158, 106)
     drop = ("shards_resumed",)
     assert _wiki_tree(_s3_tree(fs, "wiki/out", drop)) == _wiki_tree(_local_tree(reference, drop))
-    plan = json.loads(remote["shards/plan.json"])
-    assert plan["dumps"] == [{"path": f"s3://wiki/dumps/{dump.name}", "size": dump.stat().st_size}]
+    fs.invalidate_cache()
+    settings = json.loads(fs.cat_file("wiki/out/_job/settings.json"))["settings"]
+    assert [{k: d[k] for k in ("path", "size")} for d in settings["dumps"]] == [
+        {"path": f"s3://wiki/dumps/{dump.name}", "size": dump.stat().st_size}]
 
 
 # --- pageviews: hourly files read from S3 (the output table stays local) -----------------------------
@@ -279,7 +289,7 @@ def test_pageviews_inputs_on_s3_give_the_local_table(s3_endpoint, tmp_path):
 
     import fsspec
 
-    from metadata_builder.pageviews import count_pageviews
+    from metadata_builder.sources.wiki.pageviews import count_pageviews
 
     rng = random.Random(5)
     folder = tmp_path / "pv"
@@ -300,13 +310,13 @@ def test_pageviews_inputs_on_s3_give_the_local_table(s3_endpoint, tmp_path):
     for p in sorted(folder.iterdir()):
         fs.put_file(str(p), f"pageviews/hourly/{p.name}")
 
-    local = count_pageviews([folder], tmp_path / "local.parquet", workers=2, progress=False)
-    remote = count_pageviews(["s3://pageviews/hourly/"], tmp_path / "remote.parquet", workers=2, progress=False)
+    local = count_pageviews([folder], tmp_path / "local.parquet", executor=Local(workers=2, progress=False))
+    remote = count_pageviews(["s3://pageviews/hourly/"], tmp_path / "remote.parquet", executor=Local(workers=2, progress=False))
     assert (tmp_path / "remote.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
     table = pd.read_parquet(tmp_path / "remote.parquet")
     assert dict(zip(table["title"], table["views"].tolist())) == expected and len(expected) > 100
     assert remote == local and remote["files"] == 2 and remote["days"] == ["20220829"]
-    again = count_pageviews(["s3://pageviews/hourly/"], tmp_path / "remote.parquet", workers=2, progress=False)
+    again = count_pageviews(["s3://pageviews/hourly/"], tmp_path / "remote.parquet", executor=Local(workers=2, progress=False))
     assert again["files_resumed"] == 2  # the ETags still match: nothing rescanned
 
 

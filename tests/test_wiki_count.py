@@ -24,11 +24,14 @@ from nltk.probability import FreqDist
 
 from metadata_builder import cli
 from metadata_builder.errors import UserError
-from metadata_builder.executor import TasksFailed
-from metadata_builder.wiki.cleaner import clean_fast
-from metadata_builder.wiki.count import FAIL_ENV, wiki_count
-from metadata_builder.wiki.dump import ReadReport, Siteinfo, iter_pages, plan_shards, write_multistream
-from metadata_builder.wiki.tokens import ShardCounts
+from metadata_builder.runtime.executor import TasksFailed
+from metadata_builder.sources.wiki.cleaner import clean_fast
+from conftest import fail_wiki_shard
+from metadata_builder.sources.wiki.counts import wiki_count
+from bench.wikidump import write_multistream
+from metadata_builder.sources.wiki.dump import ReadReport, Siteinfo, iter_pages, plan_shards
+from metadata_builder.sources.wiki.tokens import ShardCounts
+from metadata_builder.runtime.executor import Local
 
 OUTPUTS = ("unigrams.parquet", "bigrams.parquet", "titles.parquet")
 
@@ -41,7 +44,7 @@ def _same_outputs(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def sample_run(wiki_sample, tmp_path_factory):
     out = tmp_path_factory.mktemp("sample") / "counts"
-    stats = wiki_count([wiki_sample], out, workers=1, progress=False)
+    stats = wiki_count([wiki_sample], out, executor=Local(workers=1, progress=False))
     return out, stats
 
 
@@ -66,7 +69,7 @@ def _ok(piece: str) -> bool:
 
 
 def _independent_words(text: str) -> list[str]:
-    """SPEC §1 written out plainly, without the module's regular expressions."""
+    """docs/recipe.md §1.4 written out plainly, without the module's regular expressions."""
     text = text.lower().replace("\u2013", "-").replace("\u2019", "'")
     return [piece for piece in re.split(r"[^\w\-']+", text) if _ok(piece)]
 
@@ -160,7 +163,7 @@ def test_pmi_shortcut_is_exact(sample_run, tmp_path, wiki_sample):
     full = pd.read_parquet(out / "bigrams.parquet")
     assert (full.pmi >= 30).sum() == 0  # N = 442,876 < 2^30: no pair can reach 30 on the sample
     t = 15  # N / 2^15 = 13.5: words seen at most 13 times
-    small_stats = wiki_count([wiki_sample], tmp_path, workers=1, progress=False, bigram_table="pmi30", pmi_min=t)
+    small_stats = wiki_count([wiki_sample], tmp_path, bigram_table="pmi30", pmi_min=t, executor=Local(workers=1, progress=False))
     small = pd.read_parquet(tmp_path / "bigrams.parquet")
     expected = full[full.pmi >= t]
     assert len(small) == len(expected) == 8_043
@@ -184,13 +187,13 @@ def test_inlinks_resolve_redirects_and_normalise_titles(tmp_path):
            + page("Beta", 3, "Back to [[Alpha]]. [[Gamma]] does not exist.")
            + "</mediawiki>")
     (tmp_path / "tiny.xml").write_text(xml)
-    stats = wiki_count([tmp_path / "tiny.xml"], tmp_path / "out", progress=False)
+    stats = wiki_count([tmp_path / "tiny.xml"], tmp_path / "out", executor=Local(progress=False))
     assert (stats["pages"], stats["articles"], stats["redirects"]) == (3, 2, 1)
     titles = pd.read_parquet(tmp_path / "out" / "titles.parquet")
     assert titles.values.tolist() == [["Beta", 3, 3], ["Alpha", 1, 1]]
     # the same dump gzip-compressed (two concatenated members) reads the same
     (tmp_path / "tiny.xml.gz").write_bytes(gzip.compress(xml[:300].encode()) + gzip.compress(xml[300:].encode()))
-    wiki_count([tmp_path / "tiny.xml.gz"], tmp_path / "gz", progress=False)
+    wiki_count([tmp_path / "tiny.xml.gz"], tmp_path / "gz", executor=Local(progress=False))
     _same_outputs(tmp_path / "gz", tmp_path / "out")
 
 
@@ -207,7 +210,7 @@ def test_multistream_shards_give_identical_outputs(multistream, sample_run, tmp_
     spill = 3_000_000 if workers == 1 else 40_000
     if workers == 2:
         monkeypatch.setattr(ShardCounts, "BATCH_CHARS", 1 << 15)  # inherited by the forked workers
-    stats = wiki_count([multistream], tmp_path, workers=workers, shard_mb=0.2, spill_entries=spill, progress=False)
+    stats = wiki_count([multistream], tmp_path, shard_mb=0.2, spill_entries=spill, executor=Local(workers=workers, progress=False))
     assert stats["shards"] == 6
     parts = len(list((tmp_path / "shards").glob("*/bigrams-*.parquet")))
     assert parts == (6 if workers == 1 else 14)
@@ -218,20 +221,21 @@ def test_multistream_shards_give_identical_outputs(multistream, sample_run, tmp_
 def test_plain_xml_byte_range_shards_give_identical_outputs(wiki_sample, sample_run, tmp_path):
     dump = tmp_path / "sample.xml"
     dump.write_bytes(bz2.decompress(wiki_sample.read_bytes()))
-    stats = wiki_count([dump], tmp_path / "out", workers=2, shard_mb=0.7, progress=False)
+    stats = wiki_count([dump], tmp_path / "out", shard_mb=0.7, executor=Local(workers=2, progress=False))
     assert stats["shards"] == 9 and stats["bytes"] == dump.stat().st_size == 6_089_746
     assert (stats["pages"], stats["articles"], stats["redirects"], stats["tokens"]) == (206, 106, 99, 442_876)
     _same_outputs(tmp_path / "out", sample_run[0])
 
 
 def test_injected_failure_then_resume_is_identical(multistream, sample_run, tmp_path, monkeypatch):
-    monkeypatch.setenv(FAIL_ENV, "000-00000000578752-00000000961329")
-    with pytest.raises(TasksFailed, match="000-00000000578752-00000000961329"):
-        wiki_count([multistream], tmp_path, workers=1, shard_mb=0.2, progress=False)
-    done = sorted(p.parent.name for p in (tmp_path / "shards").glob("*/DONE"))
+    third = plan_shards([multistream], int(0.2 * (1 << 20)))[2].name  # a shard in the middle of the dump
+    fail_wiki_shard(monkeypatch, third)
+    with pytest.raises(TasksFailed, match=third):
+        wiki_count([multistream], tmp_path, shard_mb=0.2, executor=Local(workers=1, progress=False))
+    done = sorted(p.stem for p in (tmp_path / "_job" / "markers").glob("*.json"))
     assert len(done) == 5 and not (tmp_path / "unigrams.parquet").exists()
-    monkeypatch.delenv(FAIL_ENV)
-    stats = wiki_count([multistream], tmp_path, workers=1, shard_mb=0.2, progress=False)
+    monkeypatch.undo()
+    stats = wiki_count([multistream], tmp_path, shard_mb=0.2, executor=Local(workers=1, progress=False))
     assert stats["shards_resumed"] == 5
     _same_outputs(tmp_path, sample_run[0])
 
@@ -242,12 +246,12 @@ def test_killed_run_resumes_byte_identical(multistream, sample_run, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while not list((tmp_path / "shards").glob("*/DONE")) and proc.poll() is None and time.monotonic() < deadline:
+        while not list((tmp_path / "_job" / "markers").glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
-    finished = len(list((tmp_path / "shards").glob("*/DONE")))
+    finished = len(list((tmp_path / "_job" / "markers").glob("*.json")))
     assert 1 <= finished < 6 and not (tmp_path / "unigrams.parquet").exists()
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -264,7 +268,7 @@ def test_malformed_page_is_skipped_and_counted(wiki_sample, tmp_path):
     broken = xml[start:stop].replace(b"</title>", b"", 1)
     dump = tmp_path / "broken.xml"
     dump.write_bytes(xml[:start] + broken + xml[stop:pages[30]] + b"</mediawiki>\n")
-    stats = wiki_count([dump], tmp_path / "out", workers=1, progress=False)
+    stats = wiki_count([dump], tmp_path / "out", executor=Local(workers=1, progress=False))
     assert (stats["pages"], stats["skipped"], stats["malformed"]) == (29, 1, 1)
     assert stats["malformed_examples"][0]["offset"] == start
     assert stats["cut"] == []
@@ -303,7 +307,7 @@ def test_cut_compressed_download_is_reported(wiki_sample, tmp_path):
     data = wiki_sample.read_bytes()
     dump = tmp_path / "cut.xml.bz2"
     dump.write_bytes(data[: len(data) // 2])
-    stats = wiki_count([dump], tmp_path / "out", progress=False)
+    stats = wiki_count([dump], tmp_path / "out", executor=Local(progress=False))
     [cut] = stats["cut"]
     xml = bz2.BZ2Decompressor().decompress(data[: len(data) // 2])  # independent: what is readable
     assert stats["pages"] == xml.count(b"</page>") == 115
@@ -316,10 +320,10 @@ def test_user_errors(tmp_path, wiki_sample, capsys):
     assert "no such dump file" in capsys.readouterr().err
     (tmp_path / "not-a-dump.xml").write_text("hello\n")
     with pytest.raises(UserError, match="not a MediaWiki XML dump"):
-        wiki_count([tmp_path / "not-a-dump.xml"], tmp_path / "o2", progress=False)
+        wiki_count([tmp_path / "not-a-dump.xml"], tmp_path / "o2", executor=Local(progress=False))
     # a folder holding another run's shards is refused rather than mixed
     small = tmp_path / "small.xml"
     small.write_bytes(bz2.decompress(wiki_sample.read_bytes())[:200_000] + b"</mediawiki>")
-    wiki_count([small], tmp_path / "o3", progress=False)
-    with pytest.raises(UserError, match="another --out"):
-        wiki_count([small], tmp_path / "o3", cleaner="mwparserfromhell", progress=False)
+    wiki_count([small], tmp_path / "o3", executor=Local(progress=False))
+    with pytest.raises(UserError, match=r"holds a wiki-count run with other settings \(changed: cleaner\)"):
+        wiki_count([small], tmp_path / "o3", cleaner="mwparserfromhell", executor=Local(progress=False))

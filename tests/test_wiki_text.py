@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from metadata_builder.wiki.cleaner import clean_fast, clean_mwparserfromhell
-from metadata_builder.wiki.dump import ReadReport, Siteinfo, iter_pages, plan_shards
-from metadata_builder.wiki.tokens import ShardCounts, is_word, runs, unigram_tokens
+from metadata_builder.sources.wiki.cleaner import clean_fast, clean_mwparserfromhell
+from metadata_builder.sources.wiki.dump import ReadReport, Siteinfo, iter_pages, plan_shards
+from metadata_builder.sources.wiki.tokens import ShardCounts, is_word, runs, unigram_tokens
 
 INFO = Siteinfo({0: "", 6: "File", 14: "Category", 10: "Template"})
 
@@ -91,8 +91,8 @@ def test_unclosed_markup_is_text_not_a_hang():
 def test_arrow_pieces_equal_python_pieces_on_every_code_point(arrow_space, monkeypatch):
     """The Arrow tokeniser's RE2 class is built from Python's answers: check all 1.1M code points,
     with Arrow's white-space split and with the regex split used when Arrow's white space differs."""
-    from metadata_builder.wiki import tokens
-    from metadata_builder.wiki.tokens import _pieces, run_tokens
+    from metadata_builder.sources.wiki import tokens
+    from metadata_builder.sources.wiki.tokens import _pieces, run_tokens
 
     rules = tokens.arrow_rules()
     assert rules.same_space  # this pyarrow splits on exactly Python's white space
@@ -110,7 +110,7 @@ def test_fast_forms_of_cleaner_rules_equal_their_plain_regexes():
     import random
     import re
 
-    from metadata_builder.wiki import cleaner
+    from metadata_builder.sources.wiki import cleaner
 
     plain_marks, plain_urls = re.compile(r"^[*#:;]+\s*", re.M), cleaner._URL
     rng = random.Random(0)
@@ -123,7 +123,7 @@ def test_fast_forms_of_cleaner_rules_equal_their_plain_regexes():
 
 def test_arrow_word_flags_equal_is_word_on_every_word_character():
     """The vectorised rule (no \\d, no ' or - at either end) against the regex, around every \\w, ' and -."""
-    from metadata_builder.wiki.tokens import _word_flags
+    from metadata_builder.sources.wiki.tokens import _word_flags
 
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000 and is_word("a" + chr(c) + "a")
              or chr(c) in "'-"]

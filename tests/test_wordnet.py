@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from metadata_builder import paths, provision
+from metadata_builder import paths
+from metadata_builder.sources import wordnet_files
 from metadata_builder.assemble import Source, assemble
-from metadata_builder.wordnet_source import entries_from_synsets, synset_entry, wordnet_synsets
+from metadata_builder.sources.wordnet import entries_from_synsets, synset_entry, wordnet_synsets
 
 
 def test_wordnet30_synsets_and_v1_names(wordnet30_synsets, wordnet30_entries):
@@ -81,6 +82,6 @@ def test_generated_lexnames_matches_wordnet_man_page():
     text = gzip.open(man, "rt", errors="replace").read()
     rows = [line.split("\t") for line in text.splitlines() if line[:2].isdigit() and "\t" in line]
     from_man = [(int(r[0]), r[1].strip()) for r in rows]
-    generated = [(int(n), name) for n, name, _ in (line.split("\t") for line in provision.lexnames_text().splitlines())]
+    generated = [(int(n), name) for n, name, _ in (line.split("\t") for line in wordnet_files.lexnames_text().splitlines())]
     assert len(generated) == 45
     assert generated == from_man

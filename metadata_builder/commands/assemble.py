@@ -5,8 +5,6 @@ each cut by its threshold; defaults are recipe metaclip-v1's (count >= 100 and >
 PMI >= 30, summed views >= 70). Without pageviews, titles can be ranked by in-links instead.
 """
 
-from pathlib import Path
-
 from ..assemble import (
     assemble,
     bigram_source,
@@ -24,21 +22,21 @@ HELP = "seeds + WordNet + Wikipedia sources -> metadata.json and metadata.parque
 
 
 def add_arguments(p):
-    p.add_argument("--wordnet", required=True, type=Path, help="output of 'metadata-builder wordnet'")
+    p.add_argument("--wordnet", required=True, help="output of 'metadata-builder wordnet' (a path or URL)")
     wiki = p.add_argument_group("Wikipedia sources (outputs of 'metadata-builder wiki-count' and 'pageviews')")
-    wiki.add_argument("--unigrams", type=Path, help="unigrams.parquet (word, count, articles)")
+    wiki.add_argument("--unigrams", help="unigrams.parquet (word, count, articles)")
     wiki.add_argument("--unigram-min", type=int, default=100, help="keep words with count >= this (default 100)")
     wiki.add_argument("--unigram-min-articles", type=int, default=3,
                       help="... and seen in >= this many articles (default 3; needs an 'articles' column)")
-    wiki.add_argument("--bigrams", type=Path, help="bigrams.parquet (w1, w2, count, pmi, score_v2)")
+    wiki.add_argument("--bigrams", help="bigrams.parquet (w1, w2, count, pmi, score_v2)")
     rule = wiki.add_mutually_exclusive_group()
     rule.add_argument("--bigram-pmi", type=float, default=None,
                       help="keep pairs with NLTK PMI >= this (default 30, recipe metaclip-v1)")
     rule.add_argument("--bigram-budget", type=int, default=None,
                       help="instead: the N pairs of best Meta CLIP 2 score_v2")
-    wiki.add_argument("--titles", type=Path,
+    wiki.add_argument("--titles",
                       help="titles.parquet (title, page_id, inlinks): the title source when ranked by in-links")
-    wiki.add_argument("--pageviews", type=Path, help="output of 'metadata-builder pageviews' (title, views)")
+    wiki.add_argument("--pageviews", help="output of 'metadata-builder pageviews' (title, views)")
     wiki.add_argument("--title-rank", choices=("views", "inlinks"),
                       help="rank titles by summed pageviews (recipe; default when --pageviews is given) "
                            "or by in-links (default otherwise)")
@@ -50,7 +48,7 @@ def add_arguments(p):
     wiki.add_argument("--title-min-inlinks", type=int, default=1,
                       help="with --title-rank inlinks: keep titles with >= this many in-links (default 1)")
     p.add_argument("--total", type=int, default=500_000, help="stop at exactly this many entries (default 500000)")
-    p.add_argument("--out", required=True, type=Path, help="metadata.json path; metadata.parquet is written beside it")
+    p.add_argument("--out", required=True, help="metadata.json path (or URL); metadata.parquet is written beside it")
 
 
 def title_source(args):
@@ -70,6 +68,9 @@ def title_source(args):
 
 
 def run(args):
+    from ..runtime import storage
+
+    storage.check_writable(args.out)
     sources = [wordnet_source(args.wordnet)]
     if args.unigrams is not None:
         sources.append(unigram_source(args.unigrams, args.unigram_min, args.unigram_min_articles))

@@ -10,7 +10,8 @@ deviation for each t without sampling.
 
 
 from .. import balance as B
-from ..executor import add_executor_arguments
+from ..match.output import MatchOutput
+from ..runtime import executor
 
 NAME = "balance"
 HELP = "curate a matched pool: per-entry cap t (Algorithm 1), reproducible draws"
@@ -30,30 +31,30 @@ def add_arguments(p):
     p.add_argument("--expected-only", type=int, nargs="*", metavar="T",
                    help="print expected size and std for these t values (and the chosen t) and write nothing")
     p.add_argument("--out", help="output folder, local or a URL such as s3://bucket/balanced (required unless --expected-only)")
-    add_executor_arguments(p)
+    executor.add_executor_arguments(p)
 
 
 def run(args):
     from ..errors import UserError
-    from ..match_output import MatchOutput
 
     match = MatchOutput(args.match_dir)
+    run_on = executor.from_args(args)
     t = args.t
     if args.tail_share is not None:
         t = B.t_for_tail_share(match.counts, args.tail_share)
         print(f"tail share {args.tail_share:g} -> t = {t:,} (tail share reached: {B.tail_share(match.counts, t):.4f})")
     if args.expected_only is not None:
         ts = sorted(set(args.expected_only) | {t})
-        table = B.expected_size(match, ts, workers=args.workers, engine=args.engine, progress=True,
-                                ray_address=getattr(args, "ray_address", None))
+        table = B.expected_size(match, ts, executor=run_on)
         print(table.to_string(index=False, formatters={"expected": "{:,.1f}".format, "std": "{:,.1f}".format,
                                                        "variance": "{:,.1f}".format, "tail_share": "{:.4f}".format}))
         return 0
     if args.out is None:
         raise UserError("balance: --out DIR is required (or use --expected-only)")
     stats = B.balance(match, args.out, t=t, seed=args.seed, per_image=args.per_image,
-                      image_column=args.image_column, workers=args.workers, engine=args.engine,
-                      ray_address=getattr(args, "ray_address", None))
+                      image_column=args.image_column, executor=run_on)
+    if stats.get("up_to_date"):
+        print(f"{args.out} is up to date (same match and settings, finished):")
     print(f"t = {stats['t']:,} (tail share {stats['tail_share']:.4f}), seed {stats['seed']}"
           f"{', one text per image' if stats['per_image'] else ''}: kept {stats['kept']:,} of "
           f"{stats['texts']:,} matched texts (expected {stats['expected']:,.1f} ± {stats['std']:,.1f}) -> {args.out}")

@@ -1,4 +1,4 @@
-"""Match alt-text pools against the metadata (SPEC §2 sub-string matching) and write a match folder.
+"""Match alt-text pools against the metadata (docs/recipe.md §2 sub-string matching) and write a match folder.
 
 The folder (shards/*.parquet with the matched entry ids per text, entry_counts.npy/.json,
 stats.json, manifest.json) is all that ``balance`` and the analyses need. A killed run resumes:
@@ -6,11 +6,11 @@ rerun the same command.
 """
 
 
-from .. import executor
 from ..match.engine import ENGINES
+from ..match.normalize import DEFAULT, OPTIONS
+from ..match.pools import FORMATS
 from ..match.run import match_pools
-from ..normalize import DEFAULT, OPTIONS
-from ..pools import FORMATS
+from ..runtime import executor
 
 NAME = "match"
 HELP = "sub-string match alt-text pools against the metadata (entry counts, matched ids per text)"
@@ -35,9 +35,9 @@ def add_arguments(p):
 def run(args):
     stats = match_pools(args.pools, args.metadata, args.out, text_column=args.text_column,
                         id_column=args.id_column, fmt=args.format, normalize=args.normalize,
-                        matcher=args.matcher, workers=args.workers, engine=args.engine,
-                        batch_size=args.batch_size,
-                        **({"ray_address": args.ray_address} if getattr(args, "ray_address", None) else {}))
+                        matcher=args.matcher, batch_size=args.batch_size, executor=executor.from_args(args))
+    if stats.get("up_to_date"):
+        print(f"{args.out} is up to date (same metadata and pool files, finished); its counts:")
     print(f"{stats['texts']:,} texts, {stats['matched_texts']:,} with a match ({stats['matched_share']:.1%}), "
           f"{stats['matches']:,} matches ({stats['matches_per_text']:.2f} per text); "
           f"{stats['entries_matched']:,} of {stats['entries']:,} entries matched -> {args.out}")

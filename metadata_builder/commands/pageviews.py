@@ -6,10 +6,8 @@ Writes title, views, hours; assemble's --title-min-views (70) makes the final cu
 are kept in --work-dir: a rerun scans only the others.
 """
 
-from pathlib import Path
-
-from ..executor import add_executor_arguments
-from ..pageviews import MIN_HOUR_VIEWS, count_pageviews, stats_path
+from ..runtime import executor
+from ..sources.wiki.pageviews import MIN_HOUR_VIEWS, count_pageviews, stats_path
 
 NAME = "pageviews"
 HELP = "hourly Wikipedia pageview files -> summed views per English title (Table 1 'titles')"
@@ -17,18 +15,17 @@ HELP = "hourly Wikipedia pageview files -> summed views per English title (Table
 
 def add_arguments(p):
     p.add_argument("inputs", nargs="+", metavar="FILE", help="pageviews-YYYYMMDD-HH0000.gz files or folders of them (paths or URLs: s3://, gs://, file://)")
-    p.add_argument("--out", required=True, type=Path, help="output table (.parquet): title, views, hours")
-    p.add_argument("--work-dir", type=Path, help="per-file partial results (default: OUT.parts beside --out)")
+    p.add_argument("--out", required=True, help="output table (.parquet): title, views, hours (a path or URL)")
+    p.add_argument("--work-dir", help="per-file partial results (default: OUT.parts beside --out; a path or URL)")
     p.add_argument("--hour-min-views", type=int, default=MIN_HOUR_VIEWS,
                    help=f"an hourly line counts only with at least this many views (default {MIN_HOUR_VIEWS}, "
                         "recipe metaclip-v1)")
-    add_executor_arguments(p)
+    executor.add_executor_arguments(p)
 
 
 def run(args):
     stats = count_pageviews(args.inputs, args.out, work_dir=args.work_dir, min_hour_views=args.hour_min_views,
-                            workers=args.workers, engine=args.engine,
-                            ray_address=getattr(args, "ray_address", None))
+                            executor=executor.from_args(args))
     print(f"{stats['files']:,} files ({stats['files_resumed']:,} already done), {stats['lines']:,} lines, "
           f"{stats['en_lines']:,} 'en' lines: {stats['counted']:,} counted (>= {stats['min_hour_views']} views), "
           f"{stats['below_min']:,} below, {stats['colon_titles']:,} with ':', {stats['malformed']:,} malformed")

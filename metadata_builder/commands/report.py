@@ -8,23 +8,21 @@ and before/after balancing when --balanced is given. t defaults to the paper's r
 whose tail entries hold 6% of all matches.
 """
 
-from pathlib import Path
-
 NAME = "report"
 HELP = "HTML + markdown report of a matched pool: head/tail, top entries, sources, effect of t"
 
 
 def add_arguments(p):
-    p.add_argument("match_dir", type=Path, metavar="MATCH_DIR", help="output folder of 'metadata-builder match'")
-    p.add_argument("--metadata", required=True, type=Path,
-                   help="metadata.parquet the match used (written by 'metadata-builder assemble' beside metadata.json)")
+    p.add_argument("match_dir", metavar="MATCH_DIR", help="output folder of 'metadata-builder match' (a path or URL)")
+    p.add_argument("--metadata", required=True,
+                   help="the metadata the match used: metadata.parquet, or metadata.json with its parquet beside it")
     cap = p.add_mutually_exclusive_group()
     cap.add_argument("--t", type=int, help="threshold to report on (default: the one giving a 6%% tail share)")
     cap.add_argument("--tail-share", type=float, help="choose t as the smallest whose tail share reaches this (e.g. 0.06)")
-    p.add_argument("--balanced", type=Path, help="output folder of 'metadata-builder balance' on the same match (optional)")
+    p.add_argument("--balanced", help="output folder of 'metadata-builder balance' on the same match (optional)")
     p.add_argument("--top-k", type=int, default=25, help="entries in the top-entries table (default 25)")
     p.add_argument("--title", help="report title (default: from the match folder's name)")
-    p.add_argument("--out", required=True, type=Path, help="output folder: report.html, report.md, figures/, tables/")
+    p.add_argument("--out", required=True, help="output folder (a path or URL): report.html, report.md, figures/, tables/")
 
 
 def run(args):
@@ -34,14 +32,17 @@ def run(args):
     from analysis.report import build_report
 
     from ..errors import UserError
+    from ..runtime import storage
 
     if args.t is not None and args.t < 1:
         raise UserError(f"--t must be >= 1, got {args.t}")
-    if args.balanced is not None and not (args.balanced / "stats.json").is_file():
-        raise UserError(f"{args.balanced / 'stats.json'}: missing; --balanced takes the --out folder of a "
-                        "finished 'metadata-builder balance' run")
+    if not 1 <= args.top_k <= 1000:
+        raise UserError(f"--top-k must be between 1 and 1000, got {args.top_k}")
+    if args.tail_share is not None and not 0 < args.tail_share <= 1:
+        raise UserError(f"--tail-share must be in (0, 1], got {args.tail_share}")
+    storage.check_writable(args.out, folder=True)
     report = build_report(args.match_dir, args.metadata, args.out, t=args.t, tail_share=args.tail_share,
                           balanced=args.balanced, top_k=args.top_k, title=args.title)
     print("\n".join(f"{q:<48} {v}" for q, v in report.summary.itertuples(index=False)))
-    print(f"\nreport: {report.paths['html'].resolve()}\n        {report.paths['markdown'].resolve()}")
+    print(f"\nreport: {report.paths['html']}\n        {report.paths['markdown']}")
     return 0

@@ -4,26 +4,27 @@ The result is a real image-text pool written by editors (column ``text``), ready
 ``metadata-builder match``: ``make report`` uses the captions of the embedded Wikipedia sample.
 """
 
-from pathlib import Path
 
-from .. import atomic, paths
-from ..wiki_captions import extract_captions
+from .. import paths
+from ..runtime import storage
+from ..sources.wiki.captions import extract_captions
 
 NAME = "wiki-captions"
 HELP = "image captions and alt= texts of a Wikipedia dump -> captions.parquet (a pool to match)"
 
 
 def add_arguments(p):
-    p.add_argument("dump", type=Path, metavar="DUMP", nargs="?", default=paths.WIKI_SAMPLE,
+    p.add_argument("dump", metavar="DUMP", nargs="?", default=str(paths.WIKI_SAMPLE),
                    help="a MediaWiki pages-articles XML dump (.xml, .bz2, .xz, .gz); "
                         "default: the embedded English sample ('make setup' provisions it)")
-    p.add_argument("--out", required=True, type=Path, help="output pool (.parquet, columns text, kind, page_id, title, file)")
+    p.add_argument("--out", required=True, help="output pool (.parquet, columns text, kind, page_id, title, file; a path or URL)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args):
+    storage.check_writable(args.out)
     df, stats = extract_captions(args.dump, progress=not args.no_progress)
-    atomic.write_parquet(df, args.out)
+    storage.write_parquet(df, args.out)
     skipped = ", ".join(f"{n:,} {why}" for why, n in sorted(stats.skipped.items())) or "none"
     kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(stats.kinds.items()))
     print(f"{stats.pages:,} pages ({stats.articles:,} articles read; skipped: {skipped})\n"

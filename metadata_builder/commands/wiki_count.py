@@ -1,4 +1,4 @@
-"""Count a Wikipedia XML dump: unigrams (SPEC §1 rule), bigrams with PMI and Meta CLIP 2 score, titles
+"""Count a Wikipedia XML dump: unigrams (docs/recipe.md §1.4 rule), bigrams with PMI and Meta CLIP 2 score, titles
 with in-links. Streaming and sharded (multistream dumps are split by stream byte ranges); a killed
 run, restarted with the same arguments, redoes only the unfinished shards.
 
@@ -9,9 +9,10 @@ to resume, delete them once done).
 
 import json
 
-from .. import executor
-from ..wiki.cleaner import CLEANERS
-from ..wiki.count import BIGRAM_TABLES, wiki_count
+from ..runtime import executor
+from ..sources.wiki.cleaner import CLEANERS
+from ..sources.wiki.counts import wiki_count
+from ..sources.wiki.counts.merge import BIGRAM_TABLES
 
 NAME = "wiki-count"
 HELP = "unigram counts, bigram PMI and titles with in-links from Wikipedia XML dumps"
@@ -40,10 +41,11 @@ def add_arguments(p):
 
 
 def run(args):
-    stats = wiki_count(args.dumps, args.out, workers=args.workers, engine=args.engine, cleaner=args.cleaner,
-                       shard_mb=args.shard_mb, spill_entries=args.spill_entries,
-                       bigram_table=args.bigram_table, memory_limit=args.memory_limit, pmi_min=args.pmi_min,
-                       progress=not args.no_progress, ray_address=getattr(args, "ray_address", None))
+    stats = wiki_count(args.dumps, args.out, cleaner=args.cleaner, shard_mb=args.shard_mb,
+                       spill_entries=args.spill_entries, bigram_table=args.bigram_table,
+                       memory_limit=args.memory_limit, pmi_min=args.pmi_min, executor=executor.from_args(args))
+    if stats.get("up_to_date"):
+        print(f"{args.out} is up to date (same dumps and options, finished); its counts:")
     print(f"{stats['pages']:,} pages: {stats['articles']:,} articles, {stats['redirects']:,} redirects, "
           f"{stats['other_namespaces']:,} other namespaces, {stats['skipped']:,} skipped\n"
           f"{stats['tokens']:,} tokens, {stats['distinct_words']:,} words, {stats['bigram_rows']:,} bigrams, "

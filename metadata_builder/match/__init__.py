@@ -1,4 +1,4 @@
-"""Sub-string matching of alt-text pools against the metadata (SPEC §2), sharded and resumable."""
+"""Sub-string matching of alt-text pools against the metadata (docs/recipe.md §2), sharded and resumable."""
 
 from .engine import Matcher
 

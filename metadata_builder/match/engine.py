@@ -1,6 +1,6 @@
 """Find, for every text of a batch, the set of metadata entries whose key is a substring of it.
 
-Two engines give identical results (SPEC §2, every entry tested independently, overlapping and
+Two engines give identical results (docs/recipe.md §2, every entry tested independently, overlapping and
 nested matches all count, one *set* of ids per text):
 
 - ``hash`` (default whenever every key is space-padded, as in ``metaclip-v1``): a key
@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from ..errors import UserError
-from ..normalize import TO_SPACE, Normalizer
+from .normalize import TO_SPACE, Normalizer
 
 ENGINES = ("auto", "hash", "automaton")
 SEP = b"\x00"
@@ -144,7 +144,7 @@ class Matcher:
     Parameters
     ----------
     entries : the metadata (an entry's id is its index). Duplicates each keep their own id.
-    normalizer : how texts are spaced and keys padded (:mod:`metadata_builder.normalize`).
+    normalizer : how texts are spaced and keys padded (:mod:`metadata_builder.match.normalize`).
     engine : ``auto`` (hash when keys are space-padded, else automaton), ``hash``, ``automaton``.
     """
 
@@ -250,7 +250,7 @@ class Matcher:
 
     # ---- spacing -------------------------------------------------------------------------------
     def space_joined(self, raw: bytes, single: bool = False) -> bytes:
-        """Space a NUL-joined batch exactly as each text would be spaced alone (SPEC §2).
+        """Space a NUL-joined batch exactly as each text would be spaced alone (docs/recipe.md §2).
 
         ``single``: ``raw`` is one text, whose own NUL characters are no separators.
         """

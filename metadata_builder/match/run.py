@@ -1,11 +1,11 @@
 """``match_pools``: match every shard of a pool against the metadata and write the match folder.
 
-The folder's layout is the contract in :mod:`metadata_builder.match_output`. The matcher is built
-once, in this process, and handed to the workers as the executor's ``shared`` object (inherited
-copy-on-write by forked workers, never rebuilt per shard). Each shard writes its parquet
-atomically and then its ``.done.json`` marker; a rerun skips marked shards, so a killed run resumes
-and ends with byte-identical shards and counts. Totals are recomputed from the shard files at the
-end, so they never depend on which run processed which shard.
+The folder's layout is the contract in :mod:`.output`. The matcher is built once, in this process,
+and handed to the workers as the executor's ``shared`` object (inherited copy-on-write by forked
+workers, never rebuilt per shard). Shards run through :class:`~metadata_builder.runtime.shards.ShardJob`:
+each writes its parquet atomically, then its marker; a rerun skips finished shards, so a killed run
+resumes and ends with byte-identical shards and counts. Totals are added from the shards' stats in
+shard order, so they never depend on which run processed which shard.
 """
 
 from __future__ import annotations
@@ -16,16 +16,19 @@ import json
 import os
 import resource
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .. import executor, storage
 from ..errors import UserError
-from ..match_output import FORMAT_VERSION, shard_marker, shard_parquet
-from ..normalize import parse as parse_normalizer
-from ..pools import PoolFile, expand_pools, probe, read_batches
+from ..runtime import storage
+from ..runtime.executor import Executor, Local
+from ..runtime.shards import ShardJob
 from .engine import Matcher
+from .normalize import parse as parse_normalizer
+from .output import FORMAT_VERSION, entries_digest, shard_parquet
+from .pools import PoolFile, expand_pools, probe, read_batches
 
 COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", "bad_rows")
 
@@ -77,20 +80,19 @@ def release_free_memory() -> None:
         pass
 
 
-def match_shard(task: dict, matcher: Matcher) -> dict:
-    """Match one pool file; write ``shards/NAME.parquet`` then its marker. Returns its stats."""
+def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
+    """Match one pool file and write ``shards/NAME.parquet``; return its stats."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     start = time.perf_counter()
-    pool: PoolFile = task["pool"]
-    id_column = task["id_column"]
+    matcher, id_column = shared.matcher, shared.id_column
     counts = dict.fromkeys(COUNT_KEYS, 0)
-    out = shard_parquet(task["out"], pool.name)
+    out = shard_parquet(shared.out, pool.name)
     writer = None
     with storage.atomic_local_path(out) as tmp:  # a URL: written locally, then uploaded
         try:
-            for batch in read_batches(pool, id_column, task["batch_size"]):
+            for batch in read_batches(pool, id_column, shared.batch_size):
                 if isinstance(batch.texts, list):
                     text, entry = matcher.match_texts(batch.texts)
                 else:
@@ -122,36 +124,36 @@ def match_shard(task: dict, matcher: Matcher) -> dict:
         finally:
             if writer is not None:
                 writer.close()
-    stats = {"name": pool.name, "path": pool.path, "format": pool.format, "rows": counts["texts"],
-             **counts, "seconds": round(time.perf_counter() - start, 3)}
-    storage.write_text(shard_marker(task["out"], pool.name), json.dumps(stats, indent=1) + "\n")  # last
-    return stats
+    return {"name": pool.name, "rows": counts["texts"], **counts, "seconds": round(time.perf_counter() - start, 3)}
 
 
-def _identity(manifest: dict) -> dict:
-    """What must not change for a rerun to resume into the same folder."""
-    return {"metadata_sha256": manifest["metadata"]["sha256"], "normalize": manifest["normalize"],
-            "text_column": manifest["text_column"], "id_column": manifest["id_column"],
-            "shards": [(s["name"], s["path"], s["format"]) for s in manifest["shards"]]}
+@dataclass
+class _Shared:
+    """What every shard task receives once: the compiled matcher and where to write."""
+
+    matcher: Matcher | None
+    out: str
+    id_column: str | None
+    batch_size: int
 
 
 def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.PathLike, *,
                 text_column: str | None = None, id_column: str | None = None, fmt: str = "auto",
-                normalize: str = "metaclip-v1", matcher: str = "auto", workers: int = 1,
-                engine: str = "local", batch_size: int = 8192, progress: bool = True,
-                **executor_options) -> dict:
+                normalize: str = "metaclip-v1", matcher: str = "auto", executor: Executor | None = None,
+                batch_size: int = 8192) -> dict:
     """Match pool files against a metadata JSON list; write the match folder ``out``; return stats.
 
     Parameters
     ----------
     pools : files, folders or globs (parquet, jsonl, tsv, csv, txt, COCO json).
     metadata : JSON list of strings; entry id = index.
-    normalize : ``metaclip-v1`` (SPEC §2, exact) or options (:mod:`metadata_builder.normalize`).
+    normalize : ``metaclip-v1`` (docs/recipe.md §2, exact) or options (:mod:`.normalize`).
     matcher : engine: ``auto``, ``hash`` or ``automaton`` (same results).
-    workers, engine : processes and where they run (:mod:`metadata_builder.executor`); outputs are
-        identical whatever they are.
+    executor : where shards run (:mod:`metadata_builder.runtime.executor`; default one local
+        process); outputs are identical whatever it is.
     """
     t0 = time.perf_counter()
+    executor = executor or Local()
     out = storage.under(out)  # a Path, or a URL string (s3://, gs://, ...) for shared storage
     metadata = storage.canonical(metadata)
     metadata = Path(metadata).resolve() if storage.is_local(metadata) else metadata
@@ -160,24 +162,18 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     files = [probe(p, text_column, id_column) for p in expand_pools(pools, fmt)]
     manifest = {
         "format_version": FORMAT_VERSION,
-        "metadata": {"path": str(metadata), "sha256": sha256_file(metadata), "entries": len(entries)},
-        "normalize": norm.name, "text_column": text_column, "id_column": id_column,
-        "shards": [{**p.to_dict(), "rows": None} for p in files],
+        "metadata": {"path": str(metadata), "sha256": sha256_file(metadata),
+                     "entries_sha256": entries_digest(entries), "entries": len(entries)},
+        "normalize": norm.name, "id_column": id_column,
+        "shards": [p.to_dict() for p in files],
     }
-    old_path = storage.under(out, "manifest.json")
-    if storage.is_file(old_path):
-        try:
-            old = json.loads(storage.read_text(old_path))
-            same = _identity(old) == _identity(manifest)
-        except (ValueError, KeyError, TypeError):
-            same = False
-        if not same:
-            raise UserError(f"{out}: holds a match of other inputs (metadata, pools, columns or "
-                            "normaliser differ); choose a new --out or delete that folder")
-    else:
-        storage.write_text(old_path, json.dumps(manifest, indent=1) + "\n")
-
-    todo = [p for p in files if not storage.is_file(shard_marker(out, p.name))]
+    job = ShardJob(out, "match", {"format_version": FORMAT_VERSION, "metadata": manifest["metadata"]["sha256"],
+                                  "normalize": norm.name, "id column": id_column,
+                                  "pool files": manifest["shards"]})
+    if job.up_to_date():  # the same metadata and pool files, finished: nothing to do
+        return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
+    job.start()
+    todo = job.pending(files)
     rss_before = rss_mb()
     built = Matcher(entries, norm, matcher) if todo else None
     n_entries = len(entries)
@@ -188,42 +184,38 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
                  "bytes": int(built.nbytes) if built else 0,
                  "rss_mb_before_build": round(rss_before, 1),
                  "rss_mb_after_build": round(rss_mb(), 1)}
-    tasks = [{"pool": p, "out": str(out), "id_column": id_column, "batch_size": batch_size} for p in todo]
+    shared = _Shared(built, str(out), id_column, batch_size)
     t1 = time.perf_counter()
-    if workers > 1:  # keep the cyclic GC of forked workers off the parent's objects (fewer copied pages)
+    if executor.parallelism > 1:  # keep the cyclic GC of forked workers off the parent's objects (fewer copied pages)
         gc.collect()
         gc.freeze()
     try:
-        for _ in executor.map_tasks(match_shard, tasks, shared=built, workers=workers, engine=engine,
-                                    desc="match", progress=progress, **executor_options):
-            pass
+        shard_stats = job.run(match_shard, files, executor, shared=shared, desc="match")
     finally:
         gc.unfreeze()
     t2 = time.perf_counter()
     entries = load_metadata(metadata)
     if len(entries) != n_entries:
         raise UserError(f"{metadata}: changed during the match; rerun it")
-    return finish(out, manifest, entries, automaton=automaton, workers=workers,
-                  resumed=len(files) - len(todo), match_seconds=t2 - t1, start=t0)
+    return finish(job, manifest, shard_stats, entries, automaton=automaton, workers=executor.parallelism,
+                  match_seconds=t2 - t1, start=t0)
 
 
-def finish(out: Path | str, manifest: dict, entries: list[str], *, automaton: dict, workers: int,
-           resumed: int, match_seconds: float, start: float) -> dict:
-    """Totals from the shard files (whichever run wrote them): counts, stats, final manifest."""
+def finish(job: ShardJob, manifest: dict, shard_stats: list[dict], entries: list[str], *, automaton: dict,
+           workers: int, match_seconds: float, start: float) -> dict:
+    """Totals from the shards (whichever run wrote them): counts, stats, final manifest, completion."""
+    out = job.out
     counts = np.zeros(len(entries), dtype=np.uint64)
     totals = dict.fromkeys(COUNT_KEYS, 0)
-    for shard in manifest["shards"]:
-        marker = json.loads(storage.read_text(shard_marker(out, shard["name"])))
-        shard["rows"] = marker["rows"]
+    for shard, stats in zip(manifest["shards"], shard_stats):
+        shard["rows"] = stats["rows"]
         for key in COUNT_KEYS:
-            totals[key] += marker.get(key, 0)
+            totals[key] += stats.get(key, 0)
         pf = storage.parquet_file(shard_parquet(out, shard["name"]))
         for i in range(pf.num_row_groups):
             ids = pf.read_row_group(i, columns=["entry_ids"]).column(0).combine_chunks().flatten()
             counts += np.bincount(ids.to_numpy(), minlength=len(entries)).astype(np.uint64)
-    with storage.atomic_local_path(storage.under(out, "entry_counts.npy")) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, counts)
+    storage.write_npy(storage.under(out, "entry_counts.npy"), counts)
     count_map: dict[str, int] = {}
     for entry, c in zip(entries, counts.tolist()):
         count_map.setdefault(entry, c)  # duplicates share their key, hence their count
@@ -239,12 +231,13 @@ def finish(out: Path | str, manifest: dict, entries: list[str], *, automaton: di
         "entries_matched": int((counts > 0).sum()),
         "entries_never_matched": int((counts == 0).sum()),
         "normalize": manifest["normalize"],
-        "shards": len(manifest["shards"]), "shards_resumed": resumed, "workers": workers,
+        "shards": len(manifest["shards"]), "shards_resumed": job.resumed, "workers": workers,
         "automaton": automaton,
         "timings": {"match_seconds": round(match_seconds, 3),
                     "total_seconds": round(time.perf_counter() - start, 3),
-                    "texts_per_second": round(texts / match_seconds, 1) if match_seconds and not resumed else None},
+                    "texts_per_second": round(texts / match_seconds, 1) if match_seconds and not job.resumed else None},
     }
     storage.write_text(storage.under(out, "stats.json"), json.dumps(stats, indent=1) + "\n")
     storage.write_text(storage.under(out, "manifest.json"), json.dumps(manifest, indent=1) + "\n")
+    job.finish()
     return stats

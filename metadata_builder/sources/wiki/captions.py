@@ -24,8 +24,8 @@ from typing import Iterator
 import mwparserfromhell
 import pandas as pd
 
-from .wiki.dump import Page, ReadReport, plan_shards
-from .wiki.dump import iter_pages as read_pages
+from .dump import Page, ReadReport, plan_shards
+from .dump import iter_pages as read_pages
 
 IMAGE_NAMESPACES = ("file", "image")
 #: Layout keywords of an image link: never a caption (https://www.mediawiki.org/wiki/Help:Images).
@@ -48,7 +48,7 @@ def iter_pages(dump: str | Path, report: ReadReport | None = None) -> Iterator[P
     """Every well-formed page of ``dump``, in order, streamed by the project's dump reader.
 
     Plain, ``.bz2``, ``.xz``, ``.gz`` and multistream dumps; malformed pages and a truncated end are
-    recorded in ``report`` (:class:`metadata_builder.wiki.dump.ReadReport`) instead of failing.
+    recorded in ``report`` (:class:`metadata_builder.sources.wiki.dump.ReadReport`) instead of failing.
     """
     report = report if report is not None else ReadReport()
     for shard in plan_shards([dump], shard_bytes=1 << 62):  # one shard per file: read in order
@@ -158,7 +158,7 @@ class CaptionStats:
     articles: int = 0
     skipped: dict = field(default_factory=dict)
     kinds: dict = field(default_factory=dict)
-    cut: object = None  # where a truncated dump stopped (metadata_builder.wiki.dump.Cut), if it did
+    cut: object = None  # where a truncated dump stopped (metadata_builder.sources.wiki.dump.Cut), if it did
 
 
 def extract_captions(dump: str | Path, namespaces=(0,), progress: bool = True) -> tuple[pd.DataFrame, CaptionStats]:

@@ -1,6 +1,6 @@
 """How texts are spaced and entries padded before sub-string matching.
 
-The default, ``metaclip-v1``, is the published rule (SPEC §2), exactly: the text becomes
+The default, ``metaclip-v1``, is the published rule (docs/recipe.md §2), exactly: the text becomes
 ``" " + text + " "``, each of the 7 characters ``, . ; : ? ! ` `` gets a space on both sides, each of
 ``\\t \\n \\r`` becomes a space; an entry matches when ``" " + entry + " "`` is a substring.
 Nothing else: case-sensitive, no Unicode normalisation, runs of spaces kept.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from .errors import UserError
+from ..errors import UserError
 
 DEFAULT = "metaclip-v1"
 #: The 7 characters the published recipe wraps in spaces, and the 3 it turns into a space.
@@ -81,7 +81,7 @@ class Normalizer:
         return text
 
     def space_text(self, text: str) -> str:
-        """The text as matched: transformed, padded with a space, separators wrapped (SPEC §2)."""
+        """The text as matched: transformed, padded with a space, separators wrapped (docs/recipe.md §2)."""
         text = f" {self.transform(text)} "
         for ch in self.wrapped:
             text = text.replace(ch, f" {ch} ")

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .. import storage
-from ..errors import UserError
+from ...errors import UserError
+from ...runtime import storage
 
 CHUNK = 1 << 20  # bytes of an uncompressed file read at a time
 RAW_CHUNK = 1 << 18  # compressed bytes fed to a decompressor at a time (its output: a few MB at most)
@@ -96,7 +96,7 @@ class Shard:
 
     @property
     def compressed_bytes(self) -> int:
-        return (self.end if self.end is not None else _size(self.path)) - self.start
+        return (self.end if self.end is not None else storage.size(self.path)) - self.start
 
 
 @dataclass
@@ -129,18 +129,6 @@ class ReadReport:
     cut: Cut | None = None
 
 
-def _open(path: str):
-    """A binary file object that seeks: a local file, or fsspec's (byte-range reads) for a URL."""
-    return open(path, "rb") if storage.is_local(path) else storage.open_file(path, "rb")
-
-
-def _size(path: str) -> int:
-    if storage.is_local(path):
-        return os.path.getsize(path)
-    fs, inner = storage.filesystem(path)
-    return int(fs.size(inner))
-
-
 def index_path(dump: str | os.PathLike) -> Path | str | None:
     """The multistream index beside ``dump`` (``X.xml.bz2`` -> ``X-index.txt.bz2``), or None."""
     if not storage.is_local(dump):  # a URL: same rule, kept as a URL
@@ -159,7 +147,7 @@ def index_path(dump: str | os.PathLike) -> Path | str | None:
 def stream_offsets(index: str | os.PathLike) -> list[int]:
     """Distinct stream start offsets of a multistream index (lines ``offset:page_id:title``)."""
     offsets: list[int] = []
-    with _open(os.fspath(index)) as raw, bz2.open(raw, "rb") as f:
+    with storage.open_input(os.fspath(index)) as raw, bz2.open(raw, "rb") as f:
         for number, line in enumerate(f, 1):
             head = line.split(b":", 1)[0]
             try:
@@ -193,7 +181,7 @@ def _compressed_chunks(path: str, start: int, end: int, make, on_progress=None) 
     (a file-like reader such as ``bz2.BZ2File`` would drop its last buffered part), so a cut
     download still gives every complete page.
     """
-    with _open(path) as f:
+    with storage.open_input(path) as f:
         f.seek(start)
         left = end - start
         decomp, fed = make(), False
@@ -275,7 +263,7 @@ def _bz2_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[b
 
     done = 0
     try:
-        with _open(path) as f, _Range(f, start, end) as raw, indexed_bzip2.open(raw, parallelization=1) as bz:
+        with storage.open_input(path) as f, _Range(f, start, end) as raw, indexed_bzip2.open(raw, parallelization=1) as bz:
             _OPEN_BZ2.add(bz)
             try:
                 while chunk := bz.read(CHUNK):
@@ -300,10 +288,10 @@ def _file_chunks(path: str, on_progress=None) -> Iterator[bytes]:
     """Decompressed chunks of a whole file; ``on_progress(compressed bytes read)`` after each."""
     make = _decompressor(path)
     if make is None:
-        return _plain_chunks(path, 0, _size(path), on_progress)
+        return _plain_chunks(path, 0, storage.size(path), on_progress)
     if make is bz2.BZ2Decompressor:
-        return _bz2_chunks(path, 0, _size(path), on_progress)
-    return _compressed_chunks(path, 0, _size(path), make, on_progress)
+        return _bz2_chunks(path, 0, storage.size(path), on_progress)
+    return _compressed_chunks(path, 0, storage.size(path), make, on_progress)
 
 
 def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
@@ -313,7 +301,7 @@ def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> It
 
 def _plain_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
     """Bytes of an uncompressed file from ``start`` to its end (the reader stops at ``end``'s page)."""
-    with _open(path) as f:
+    with storage.open_input(path) as f:
         f.seek(start)
         while chunk := f.read(CHUNK):
             if on_progress is not None:
@@ -375,7 +363,7 @@ def plan_shards(dumps: list[str | os.PathLike], shard_bytes: int) -> list[Shard]
             raise UserError(f"{dump}: no such dump file; pass a MediaWiki .xml/.xml.bz2/.xml.xz dump")
         index = index_path(dump)
         if index is None and str(dump).endswith(".xml"):  # uncompressed: byte ranges
-            info, size = read_siteinfo(dump), _size(str(dump))
+            info, size = read_siteinfo(dump), storage.size(str(dump))
             starts = list(range(0, size, shard_bytes)) or [0]
             shards += [Shard(str(dump), i, a, min(a + shard_bytes, size), info, plain=True) for a in starts]
             continue
@@ -383,7 +371,7 @@ def plan_shards(dumps: list[str | os.PathLike], shard_bytes: int) -> list[Shard]
             shards.append(Shard(str(dump), i, siteinfo=read_siteinfo(dump)))
             continue
         offsets = stream_offsets(index)
-        size = _size(str(dump))
+        size = storage.size(str(dump))
         if not offsets or offsets[-1] >= size:
             raise UserError(f"{index}: offsets do not fit {dump} ({size:,} bytes); pass the matching index")
         info = read_siteinfo(dump, offsets[0] if offsets[0] > 0 else None)
@@ -427,7 +415,7 @@ def _page_blobs(chunks: Iterator[bytes], report: ReadReport, shard: Shard) -> It
     tail = bytes(buf)
     if reason is None and b"<page>" in tail:
         reason = "the dump ends inside a page (truncated file)"
-    if reason is None and shard.end in (None, _size(shard.path)) and not closed \
+    if reason is None and shard.end in (None, storage.size(shard.path)) and not closed \
             and b"</mediawiki>" not in tail:
         reason = "the dump ends without </mediawiki> (truncated file)"
     if reason is not None:
@@ -483,55 +471,3 @@ def iter_pages(shard: Shard, report: ReadReport, on_progress=None) -> Iterator[P
         report.bytes = limit  # XML bytes this shard owns (it read a little past them)
     if report.cut is not None:
         report.cut.last_complete_page = last
-
-
-def write_multistream(source: str | os.PathLike, out: str | os.PathLike, *, pages_per_stream: int = 100,
-                      repeat: int = 1) -> Path:
-    """Write ``source``'s pages as a multistream ``.xml.bz2`` and its ``-index.txt.bz2`` (tests, benchmarks).
-
-    The layout is Wikimedia's: the header (``<mediawiki>`` + ``<siteinfo>``) is stream 0, then one
-    bz2 stream per ``pages_per_stream`` pages, then ``</mediawiki>``; the index has one line
-    ``offset:page_id:title`` per page. ``repeat`` writes the pages that many times (a big dump made
-    of real pages, page ids and titles repeated); each stream is compressed once and written
-    ``repeat`` times, so a 1 GB dump takes seconds.
-    """
-    from html import unescape
-
-    out = Path(out)
-    if not out.name.endswith(".xml.bz2"):
-        raise UserError(f"{out}: a multistream dump must be named *.xml.bz2")
-    index = out.with_name(out.name[: -len(".xml.bz2")] + "-index.txt.bz2")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    header = bytearray()
-    for chunk in _file_chunks(str(source)):
-        header += chunk
-        if b"<page>" in header:
-            break
-    header = bytes(header[: header.find(b"<page>")])
-    title_re = re.compile(rb"<title>(.*?)</title>", re.S)
-    id_re = re.compile(rb"<id>(\d+)</id>")
-    streams: list[tuple[bytes, list[str]]] = []  # compressed once, written ``repeat`` times
-    batch: list[bytes] = []
-
-    def close_stream():
-        keys = [f"{int(id_re.search(b).group(1))}:{unescape(title_re.search(b).group(1).decode('utf-8'))}"
-                for b in batch]
-        streams.append((bz2.compress(b"  " + b"\n  ".join(batch) + b"\n"), keys))
-        batch.clear()
-
-    source_shard = Shard(str(source), 0, siteinfo=None)
-    for _offset, blob in _page_blobs(_file_chunks(str(source)), ReadReport(), source_shard):
-        if len(batch) == pages_per_stream:
-            close_stream()
-        batch.append(blob)
-    if batch:
-        close_stream()
-    with open(out, "wb") as f, bz2.open(index, "wt", encoding="utf-8") as idx:
-        f.write(bz2.compress(header))
-        for _ in range(repeat):
-            for data, keys in streams:
-                offset = f.tell()
-                idx.write("".join(f"{offset}:{key}\n" for key in keys))
-                f.write(data)
-        f.write(bz2.compress(b"</mediawiki>\n"))
-    return out

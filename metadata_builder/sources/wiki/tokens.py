@@ -1,6 +1,6 @@
-"""Tokens of recipe ``metaclip-v1``: the unigram rule of SPEC §1 and sentence-level runs for bigrams.
+"""Tokens of recipe ``metaclip-v1``: the unigram rule of docs/recipe.md §1.4 and sentence-level runs for bigrams.
 
-Unigrams (SPEC §1, the word-frequency list the MetaCLIP maintainers pointed to):
+Unigrams (docs/recipe.md §1, the word-frequency list the MetaCLIP maintainers pointed to):
 lower-case the text; map ``–`` (en dash) to ``-`` and ``’`` to ``'``; split on every character that
 is not a word character (``\\w``), ``-`` or ``'``; keep a piece only if it starts and ends with a word
 character and contains no digit (``\\d``: Unicode decimal digits). A piece that fails is dropped
@@ -12,7 +12,7 @@ Bigrams: two adjacent tokens of the same sentence-level run. Runs are cut at eve
 is neither a word character, ``-``, ``'`` nor horizontal white space (so at any punctuation mark,
 bracket or symbol), at every line break (the cleaner keeps paragraph, heading and list-item breaks
 as line breaks), and at every piece the unigram rule drops (a number, ``-``, ``'x``...): no pair is
-ever formed across something that is not a word. Bigram tokens keep their case (SPEC §1: PMI "no
+ever formed across something that is not a word. Bigram tokens keep their case (docs/recipe.md §1.5: PMI "no
 case folding"; Meta CLIP 2's top bigrams are "United States", "New York"), so PMI uses the unigram
 counts of the same case-kept tokens and N = their total, exactly as NLTK's
 ``BigramCollocationFinder.from_words`` would on the token stream.
@@ -57,7 +57,7 @@ def is_word(token: str) -> bool:
 
 
 def unigram_tokens(text: str) -> list[str]:
-    """The SPEC §1 words of ``text``, lower-cased, in order (reference form of the rule)."""
+    """The docs/recipe.md §1.4 words of ``text``, lower-cased, in order (reference form of the rule)."""
     return [w for w in _PIECE.findall(normalize(text).lower()) if is_word(w)]
 
 
@@ -247,7 +247,7 @@ class ShardCounts:
     C++); each batch's distinct pieces become int ids (:class:`_Vocab`, one dict look-up per
     distinct piece, not per token), pairs one int ``id1 << 32 | id2`` counted with Arrow's hash
     aggregation, and word and token occurrences summed with ``np.bincount``. :meth:`tables` gives
-    the partial tables ``count.py`` writes: ``words`` (lower-cased SPEC words, count, articles),
+    the partial tables ``count.py`` writes: ``words`` (lower-cased recipe words, count, articles),
     ``cased`` (case-kept tokens: PMI's c1, c2) and ``bigrams`` (``w1, w2`` case-kept, count).
     ``links`` (raw link target -> occurrences) is filled by the caller.
     """

@@ -1,6 +1,6 @@
 """WordNet source: one metadata name per synset (MetaCLIP Table 1, row "WordNet synsets").
 
-The published recipe (``../shared/SPEC.md`` §1) takes every synset of WordNet 3.0, all parts of
+The published recipe (``docs/recipe.md`` §1) takes every synset of WordNet 3.0, all parts of
 speech, and keeps its *name* cut at the first dot with ``_`` read as a space. That rule has quirks we
 reproduce on purpose: ``st._andrew's_cross.n.01`` gives ``st`` and ``.22_caliber.a.01`` gives the
 empty string. The ``full-name`` rule cuts at the last two dots instead (``st. andrew's cross``), a
@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import paths
-from .errors import UserError
-from .provision import HOW_TO_GET_WORDNET, WORDNET_FILES
+from .. import paths
+from ..errors import UserError
+from .wordnet_files import HOW_TO_GET_WORDNET, WORDNET_FILES, copy_wordnet_dict, find_nltk_wordnet
 
 NAME_RULES = ("metaclip-v1", "full-name")
 
@@ -38,19 +38,6 @@ def synset_entry(synset_name: str, rule: str = "metaclip-v1") -> str:
     else:
         raise UserError(f"unknown name rule {rule!r}; choose one of {', '.join(NAME_RULES)}")
     return lemma.replace("_", " ")
-
-
-def find_nltk_wordnet(extra_paths=()) -> "os.PathLike | None":
-    """nltk's installed ``wordnet`` corpus (NLTK_DATA, nltk's default folders, the project cache)."""
-    import nltk
-
-    search = [str(p) for p in extra_paths] + [str(paths.NLTK_DATA_DIR)] + list(nltk.data.path)
-    for resource in ("corpora/wordnet", "corpora/wordnet.zip/wordnet/"):
-        try:
-            return nltk.data.find(resource, paths=search)
-        except LookupError:
-            continue
-    return None
 
 
 def _check_dict_folder(folder: Path) -> None:
@@ -75,8 +62,6 @@ def load_wordnet(wordnet_dir: str | os.PathLike | None = None):
         _check_dict_folder(folder)
         if not (folder / "lexnames").is_file() or not all((folder / f"{p}.exc").is_file() for p in ("noun", "verb", "adj", "adv")):
             # nltk needs lexnames and the .exc files; make a conforming copy in the cache.
-            from .provision import copy_wordnet_dict
-
             folder = copy_wordnet_dict(folder, paths.CACHE_DIR / "wordnet-dirs" / _folder_key(folder), create_missing_exc=True)
         root = str(folder)
     else:
@@ -117,6 +102,25 @@ def _authorize(root) -> None:
         return
     if text not in nltk.data.path:
         nltk.data.path.append(text)
+
+
+def wordnet_identity(wordnet_dir=None) -> dict:
+    """What the names depend on: the fingerprints of the WordNet files that will be read."""
+    from ..runtime import storage
+
+    if wordnet_dir is not None:
+        folder = Path(wordnet_dir)
+        _check_dict_folder(folder)
+    else:
+        root = find_nltk_wordnet()
+        if root is None:
+            raise UserError(f"WordNet not found; {HOW_TO_GET_WORDNET}")
+        text = str(getattr(root, "path", root))
+        if ".zip" in text:  # nltk's zipped corpus: the archive is the content
+            archive = text[: text.index(".zip") + len(".zip")]
+            return {"files": {Path(archive).name: storage.fingerprint(archive)}}
+        folder = Path(text)
+    return {"files": {name: storage.fingerprint(folder / name) for name in WORDNET_FILES[:8]}}
 
 
 def _folder_key(folder: Path) -> str:

@@ -1,22 +1,21 @@
-"""One way to run per-shard work, used by every sharded command (``wiki-count``, ``match``, ``balance``).
+"""Where per-shard work runs: an executor is a value built once (from the CLI or in Python) and passed on.
 
-``map_tasks(fn, tasks, shared=..., workers=N, engine=...)`` calls ``fn(task, shared)`` for every task
-and yields ``(task, result)`` as tasks finish. ``shared`` is a large read-only object (an automaton, a
-probability table) that reaches each worker once, never pickled per task:
+- :class:`Local` ``(workers=N)``: forked processes on this machine (``workers=1`` runs in this process,
+  easiest to debug and profile). A large read-only ``shared`` object (an automaton, a probability
+  table) is inherited copy-on-write, never pickled per task.
+- :class:`Ray` ``(address=..., workers=N)``: Ray core tasks on a cluster (or on a local Ray instance
+  with ``workers`` CPUs when no address is given). ``shared`` is put in Ray's object store once: a
+  node holds one copy, and each worker process deserialises it once, on its first task, and keeps
+  it for the tasks that follow. Ray is an optional extra (``pip install 'metadata-builder[ray]'``).
 
-- ``engine="local"`` (default): forked processes inherit it copy-on-write.
-- ``engine="ray"``: it is put in Ray's object store once (``ray.put``): a node holds one copy,
-  however many tasks and workers run there, and each worker process deserialises it once, on its
-  first task, and keeps it in a one-entry cache for the tasks that follow. Ray is an optional extra
-  (``pip install 'metadata-builder[ray]'``).
+``executor.map(fn, tasks, shared=...)`` calls ``fn(task, shared)`` for every task and yields
+``(task, result)`` as tasks finish. Determinism is the caller's job and is easy: every task writes
+its own output (or returns its own result) and the caller combines results in task order, so the
+outputs do not depend on the executor or the worker count (:mod:`.shards` does exactly that).
 
-Determinism is the caller's job and is easy: every task writes its own output (or returns its own
-result), and the caller combines results in task order, not completion order; so the outputs do not
-depend on the engine or the worker count.
-
-A task that raises does not stop the others: its exception is collected and, once every other task
+A task that raises does not stop the others: its error is collected and, once every other task
 has finished, :class:`TasksFailed` (a :class:`UserError`) names each failed task, so finished shards
-are kept and a rerun redoes only the failed ones. Both engines report the same way.
+are kept and a rerun redoes only the failed ones. Both executors report the same way.
 """
 
 from __future__ import annotations
@@ -28,21 +27,21 @@ import logging
 import multiprocessing as mp
 import os
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-from .errors import UserError
+from ..errors import UserError
 
 ENGINES = ("local", "ray")
 RAY_INSTALL_HINT = "pip install 'metadata-builder[ray]'"
+#: Ray reruns a task whose worker process or node died this many times before reporting it failed.
+RAY_MAX_RETRIES = 3
 
-_SHARED: Any = None  # set in the parent before forking; read by workers
+_SHARED: Any = None  # the local executor's shared object: set in the parent before forking
 #: In a Ray worker process: the deserialised ``shared`` of the job's current ObjectRef (hex -> object).
 _RAY_WORKER_SHARED: dict[str, Any] = {}
-#: How many times this process deserialised a ``shared`` object from Ray's object store (for tests).
-_RAY_SHARED_LOADS = 0
 
 
 @dataclass
@@ -63,16 +62,11 @@ class TasksFailed(UserError):
 
 
 def _task_name(task) -> str:
-    """How failures name a task: its ``.name`` (a shard), else the ``name`` key or the first item
-    with a ``.name`` of a dict / tuple task (``{"pool": shard, ...}``, ``(shard, out_dir)``), else ``str``."""
+    """How failures name a task: its ``.name`` (a shard), its ``"name"`` key, else ``str``."""
     if hasattr(task, "name"):
         return str(task.name)
     if isinstance(task, dict) and "name" in task:
         return str(task["name"])
-    items = task.values() if isinstance(task, dict) else task if isinstance(task, (tuple, list)) else ()
-    for item in items:
-        if hasattr(item, "name"):
-            return str(item.name)
     return str(task)
 
 
@@ -89,76 +83,98 @@ def _call_packed(args):
 
 
 def default_workers() -> int:
+    """The cores this process may use."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def map_tasks(
-    fn: Callable[[Any, Any], Any],
-    tasks: Iterable[Any],
-    *,
-    shared: Any = None,
-    workers: int = 1,
-    engine: str = "local",
-    desc: str | None = None,
-    unit: str = "shard",
-    progress: bool = True,
-    ray_address: str | None = None,
-) -> Iterator[tuple[Any, Any]]:
-    """Run ``fn(task, shared)`` over ``tasks``; yield ``(task, result)`` in completion order.
+class Executor:
+    """What every executor offers: ``map`` and a progress switch."""
 
-    Parameters
-    ----------
-    fn : a module-level function (it is sent to workers by reference).
-    tasks : small picklable descriptions of the work (paths, byte ranges...).
-    shared : read-only object every call receives; sent to each worker once.
-    workers : local engine: processes (1 runs in this process, easiest to debug and profile).
-        Ray engine: the CPUs of the local Ray instance started when none is running; on a cluster
-        the cluster's CPUs decide (one task per CPU) and ``workers`` is not used.
-    engine : ``"local"`` (multiprocessing, fork) or ``"ray"`` (Ray core tasks).
-    ray_address : the Ray cluster to join (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``);
-        default: the ``RAY_ADDRESS`` environment variable (which ``--ray-address`` sets), else a
-        new local instance.
-    """
-    global _SHARED
-    tasks = list(tasks)
-    if engine not in ENGINES:
-        raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if workers < 1:
-        raise UserError(f"--workers must be >= 1, got {workers}")
-    if engine == "ray":
+    progress: bool = True
+    workers: int | None = None
+
+    def map(self, fn: Callable[[Any, Any], Any], tasks: Iterable[Any], *, shared: Any = None,
+            desc: str | None = None, unit: str = "shard") -> Iterator[tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def quiet(self) -> "Executor":
+        """The same executor without progress bars."""
+        return replace(self, progress=False)
+
+    @property
+    def parallelism(self) -> int:
+        """How many tasks run at once here (for thread counts of the steps around ``map``)."""
+        return max(1, self.workers or default_workers())
+
+
+@dataclass(frozen=True)
+class Local(Executor):
+    """Forked worker processes on this machine; ``workers=1`` runs every task in this process."""
+
+    workers: int = 1
+    progress: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise UserError(f"--workers must be >= 1, got {self.workers}")
+
+    def map(self, fn, tasks, *, shared=None, desc=None, unit="shard"):
+        global _SHARED
+        tasks = list(tasks)
+        errors: list[TaskError] = []
+        bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not self.progress or not tasks)
+        previous, _SHARED = _SHARED, shared
+        try:
+            if self.workers == 1 or len(tasks) <= 1:
+                results = (_call(fn, t, shared) for t in tasks)
+                pool = None
+            else:
+                pool = mp.get_context("fork").Pool(min(self.workers, len(tasks)))
+                results = pool.imap_unordered(_call_packed, [(fn, t) for t in tasks])
+            try:
+                for task, result, error in results:
+                    bar.update(1)
+                    if error is not None:
+                        errors.append(error)
+                        continue
+                    yield task, result
+            finally:
+                if pool is not None:
+                    pool.terminate()
+                    pool.join()
+        finally:
+            _SHARED = previous
+            bar.close()
+        if errors:
+            raise TasksFailed(errors)
+
+
+@dataclass(frozen=True)
+class Ray(Executor):
+    """Ray core tasks: on the cluster at ``address`` (``"auto"``, ``"HOST:6379"``,
+    ``"ray://HOST:10001"``), or on a new local Ray instance with ``workers`` CPUs when there is none.
+    On a cluster the cluster's CPUs decide (one task per CPU) and ``workers`` is not used."""
+
+    address: str | None = None
+    workers: int | None = None
+    progress: bool = True
+
+    def map(self, fn, tasks, *, shared=None, desc=None, unit="shard"):
+        tasks = list(tasks)
         if not tasks:  # e.g. a resumed run with every shard done: no need to start or join Ray
             return
-        yield from _map_ray(fn, tasks, shared, workers, desc, unit, progress, ray_address)
-        return
-    errors: list[TaskError] = []
-    bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not progress or not tasks)
-    previous, _SHARED = _SHARED, shared
-    try:
-        if workers == 1 or len(tasks) <= 1:
-            results = (_call(fn, t, shared) for t in tasks)
-            pool = None
-        else:
-            pool = mp.get_context("fork").Pool(min(workers, len(tasks)))
-            results = pool.imap_unordered(_call_packed, [(fn, t) for t in tasks])
-        try:
-            for task, result, error in results:
-                bar.update(1)
-                if error is not None:
-                    errors.append(error)
-                    continue
-                yield task, result
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
-    finally:
-        _SHARED = previous
-        bar.close()
-    if errors:
-        raise TasksFailed(errors)
+        yield from _map_ray(fn, tasks, shared, self, desc, unit)
 
 
-# --- Ray engine -----------------------------------------------------------------------------------
+def from_args(args, *, progress: bool | None = None) -> Executor:
+    """The executor the command-line options ask for (``--engine``, ``--workers``, ``--ray-address``)."""
+    show = (not getattr(args, "no_progress", False)) if progress is None else progress
+    if getattr(args, "engine", "local") == "ray":
+        return Ray(address=args.ray_address, workers=args.workers, progress=show)
+    return Local(workers=args.workers, progress=show)
+
+
+# --- Ray ------------------------------------------------------------------------------------------
 
 def _import_ray():
     try:
@@ -195,7 +211,6 @@ def ray_init(address: str | None = None, workers: int | None = None):
 
 def _ray_shared(box):
     """``shared`` in a Ray worker: fetched and deserialised once per process, then cached."""
-    global _RAY_SHARED_LOADS
     if box is None:
         return None
     ref = box[0]
@@ -205,12 +220,11 @@ def _ray_shared(box):
 
         _RAY_WORKER_SHARED.clear()  # one job's object at a time: a long-lived worker does not pile them up
         _RAY_WORKER_SHARED[key] = ray.get(ref)
-        _RAY_SHARED_LOADS += 1
     return _RAY_WORKER_SHARED[key]
 
 
 def _ray_task(fn, task, box):
-    """The Ray remote body: the same ``_call`` as the local engine, so failures read the same.
+    """The Ray remote body: the same ``_call`` as the local executor, so failures read the same.
 
     ``box`` is ``[ObjectRef]``: wrapped in a list so that Ray does not resolve (and deserialise) it
     for every task; :func:`_ray_shared` resolves it once per worker instead.
@@ -223,24 +237,17 @@ def _ray_task(fn, task, box):
     return _call(fn, task, shared)
 
 
-def ray_shared_loads() -> int:
-    """How many times this worker process deserialised ``shared`` (run it as a Ray task to ask)."""
-    return _RAY_SHARED_LOADS
-
-
 _REMOTE = None
-#: Ray reruns a task whose worker process or node died this many times before reporting it failed.
-RAY_MAX_RETRIES = 3
 
 
-def _map_ray(fn, tasks, shared, workers, desc, unit, progress, ray_address):
+def _map_ray(fn, tasks, shared, executor: Ray, desc, unit):
     global _REMOTE
-    ray = ray_init(ray_address, workers)
+    ray = ray_init(executor.address, executor.workers)
     if _REMOTE is None:
         # num_cpus=1: one task per CPU, so a node runs as many shards at once as it has cores.
         _REMOTE = ray.remote(num_cpus=1)(_ray_task)
     errors: list[TaskError] = []
-    bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not progress or not tasks)
+    bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not executor.progress or not tasks)
     box = [ray.put(shared)] if shared is not None else None  # into the object store once
     remote = _REMOTE.options(max_retries=RAY_MAX_RETRIES)  # exceptions are caught in _call, never retried
     # Tasks in flight: enough that no CPU waits for work (4 per CPU, at least 64), while thousands of
@@ -287,23 +294,26 @@ def _engine(value: str) -> str:
     return value
 
 
-class _RayAddress(argparse.Action):
-    """``--ray-address ADDR`` is ``RAY_ADDRESS=ADDR``: the engine (and Ray itself) read it there."""
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {value!r}") from None
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {workers}")
+    return workers
 
-    def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, values)
-        os.environ["RAY_ADDRESS"] = values
 
-
-def add_executor_arguments(parser, default_workers_: int | None = None) -> None:
-    """The ``--workers`` / ``--engine`` / ``--ray-address`` options every sharded command shares."""
-    parser.add_argument("--workers", type=int, default=default_workers_ or default_workers(),
+def add_executor_arguments(parser) -> None:
+    """The ``--workers`` / ``--engine`` / ``--ray-address`` options every sharded command shares
+    (turned into an executor by :func:`from_args`)."""
+    parser.add_argument("--workers", type=_workers, default=default_workers(),
                         help="parallel worker processes (default: the cores available); with --engine ray "
                              "and no cluster, the CPUs of the local Ray instance")
     parser.add_argument("--engine", type=_engine, choices=ENGINES, default="local",
                         help="where tasks run: local processes (default) or Ray core tasks "
                              f"(a cluster or a local instance; needs {RAY_INSTALL_HINT})")
-    parser.add_argument("--ray-address", action=_RayAddress, default=None, metavar="ADDR",
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
                         help="with --engine ray: the cluster to join (HOST:6379, ray://HOST:10001, or 'auto' "
                              "for the one 'ray start' runs on this machine); default: $RAY_ADDRESS, else a new "
                              "local Ray instance with --workers CPUs")

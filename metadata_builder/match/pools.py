@@ -20,27 +20,22 @@ Rules a user may need to know:
 
 from __future__ import annotations
 
-import bz2
 import csv
-import glob
-import gzip
 import json
 import lzma
-import os
-import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import storage
-from .errors import UserError
+from ..errors import UserError
+from ..runtime import storage
 
 FORMATS = ("parquet", "jsonl", "tsv", "csv", "txt", "coco")
 TEXT_COLUMNS = ("TEXT", "text", "caption", "Caption", "alt_text", "ALT_TEXT", "alt")
 _EXTENSIONS = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".tsv": "tsv",
                ".csv": "csv", ".txt": "txt", ".json": "coco"}
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_COMPRESSED = (".gz", ".bz2", ".xz")
 
 
 @dataclass
@@ -54,7 +49,15 @@ class PoolFile:
     header: bool = False
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "path": self.path, "format": self.format}
+        """What the match manifest records of the file, the resolved text column included."""
+        return {"name": self.name, "path": self.path, "format": self.format,
+                "text_column": self.text_column, "header": self.header}
+
+    @classmethod
+    def from_dict(cls, shard: dict) -> "PoolFile":
+        """The pool file a manifest's shard entry describes (no probing: its columns are resolved)."""
+        return cls(path=shard["path"], format=shard["format"], name=shard["name"],
+                   text_column=shard.get("text_column"), header=bool(shard.get("header", False)))
 
 
 @dataclass
@@ -73,7 +76,7 @@ class Batch:
 def detect_format(path: str) -> str:
     p = Path(path)
     suffixes = [s.lower() for s in p.suffixes]
-    if suffixes and suffixes[-1] in _OPENERS:
+    if suffixes and suffixes[-1] in _COMPRESSED:
         suffixes = suffixes[:-1]
     fmt = _EXTENSIONS.get(suffixes[-1] if suffixes else "")
     if fmt is None:
@@ -84,7 +87,7 @@ def detect_format(path: str) -> str:
 
 def _stem(path: str) -> str:
     name = Path(path).name
-    for suffix in list(_OPENERS) + list(_EXTENSIONS):
+    for suffix in list(_COMPRESSED) + list(_EXTENSIONS):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "pool"
@@ -94,50 +97,13 @@ def expand_pools(specs: list[str], fmt: str = "auto") -> list[PoolFile]:
     """Files, folders and globs -> sorted distinct pool files with stable shard names.
 
     Each may be a local path or an fsspec URL (``s3://bucket/pool/*.parquet``, ``gs://...``):
-    remote files keep their URL, ``file://`` URLs become plain local paths.
+    remote files keep their URL, ``file://`` URLs become plain local paths. A folder stands for the
+    pool files under it (by extension, unless ``--format`` says what they are).
     """
-    files: set[str] = set()
-    for spec in specs:
-        spec = storage.canonical(spec)
-        if not storage.is_local(spec):
-            files.update(_expand_remote(spec, fmt))
-            continue
-        if any(ch in spec for ch in "*?["):
-            found = [f for f in glob.glob(spec, recursive=True) if os.path.isfile(f)]
-            if not found:
-                raise UserError(f"{spec}: the pattern matches no file; check the path")
-        elif os.path.isdir(spec):
-            found = [os.path.join(root, f) for root, _, names in os.walk(spec) for f in names
-                     if not f.startswith(".") and (fmt != "auto" or _known(f))]
-            if not found:
-                raise UserError(f"{spec}: folder holds no pool file ({', '.join(sorted(_EXTENSIONS))})")
-        elif os.path.isfile(spec):
-            found = [spec]
-        else:
-            raise UserError(f"{spec}: no such file or folder; check the pool path")
-        files.update(os.path.abspath(f) for f in found)
-    ordered = sorted(files)
+    ordered = storage.expand(specs, keep=None if fmt != "auto" else _known,
+                             what=f"pool file ({', '.join(sorted(_EXTENSIONS))})")
     return [PoolFile(path=p, format=detect_format(p) if fmt == "auto" else fmt, name=f"{i:05d}-{_stem(p)}")
             for i, p in enumerate(ordered)]
-
-
-def _expand_remote(spec: str, fmt: str) -> list[str]:
-    """The files of a remote file, folder (prefix) or glob, as URLs."""
-    fs, inner = storage.filesystem(spec)
-    if any(ch in inner for ch in "*?["):
-        found = [f for f in fs.glob(inner) if fs.isfile(f)]
-        if not found:
-            raise UserError(f"{spec}: the pattern matches no file; check the path")
-    elif fs.isdir(inner):
-        found = [f for f in fs.find(inner) if not posixpath.basename(f).startswith(".")
-                 and (fmt != "auto" or _known(posixpath.basename(f)))]
-        if not found:
-            raise UserError(f"{spec}: folder holds no pool file ({', '.join(sorted(_EXTENSIONS))})")
-    elif fs.isfile(inner):
-        found = [inner]
-    else:
-        raise UserError(f"{spec}: no such file or folder; check the pool path")
-    return [fs.unstrip_protocol(f) for f in found]
 
 
 def _known(name: str) -> bool:
@@ -149,13 +115,8 @@ def _known(name: str) -> bool:
 
 
 def _open_binary(path: str):
-    if not storage.is_local(path):  # a URL: fsspec's file object, decompressed by extension
-        return storage.open_file(path, "rb", compression="infer")
-    opener = _OPENERS.get(Path(path).suffix.lower(), open)
-    try:
-        return opener(path, "rb")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot open ({exc.strerror or exc}); check the file") from None
+    """The pool file's bytes, decompressed by extension (local or URL)."""
+    return storage.open_input(path, decompress=True)
 
 
 def _decode(raw: bytes, counts: dict) -> str:
@@ -373,3 +334,102 @@ def _coco(pool: PoolFile, id_column, batch_size):
                 else None for a in chunk]
         ids = [a.get(id_column) if isinstance(a, dict) else None for a in chunk] if id_column else None
         yield _emit(rows, ids, first, counts if first == 0 else {})
+
+
+# --- re-reading rows (the curated subset of balance) ----------------------------------------------
+
+def read_rows(pool: PoolFile, rows, batch_size: int = 65_536, expected_rows: int | None = None):
+    """The pool's original rows ``rows`` (sorted) of one pool file, as a pyarrow table.
+
+    Parquet is read by record batch with its own schema. Other formats are streamed line by line
+    with the row numbering of :func:`read_batches` (data rows, header excluded): jsonl keeps each
+    object's keys, tsv/csv the header's names (``"0"``, ``"1"``... without a header), txt a ``text``
+    column, COCO each annotation's keys. ``expected_rows``: the file's row count as the match saw
+    it (a parquet file with another count is refused).
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    rows = np.asarray(rows, dtype=np.int64)
+    path = storage.canonical(pool.path)
+    if pool.format != "parquet":
+        return _records_table(_text_pool_records(pool, rows))
+    try:
+        reader = storage.parquet_file(path)
+    except (OSError, pa.ArrowException, UserError) as exc:
+        raise UserError(f"{path}: cannot read the pool file the match used ({exc})") from None
+    if expected_rows is not None and reader.metadata.num_rows != expected_rows:
+        raise UserError(f"{path}: has {reader.metadata.num_rows} rows, the match saw {expected_rows}; "
+                        "the pool changed since the match, rerun it")
+    pieces, start = [], 0
+    for batch in reader.iter_batches(batch_size=batch_size):
+        lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
+        if hi > lo:
+            pieces.append(batch.take(pa.array(rows[lo:hi] - start)))
+        start += batch.num_rows
+    if pieces:
+        return pa.Table.from_batches(pieces)
+    return reader.schema_arrow.empty_table()
+
+
+def _records_table(records: list[dict]):
+    """Records with possibly different keys as one table: every key seen, in first-seen order.
+
+    A column whose values arrow cannot type together (a jsonl field that is a number here and a
+    string there) is kept as JSON text.
+    """
+    import pyarrow as pa
+
+    names = list(dict.fromkeys(key for record in records for key in record))
+    columns = {}
+    for name in names:
+        values = [record.get(name) for record in records]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[name] = pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in values])
+    return pa.table(columns) if columns else pa.table({})
+
+
+def _text_pool_records(pool: PoolFile, rows) -> list[dict]:
+    """Records of the wanted rows of a jsonl / tsv / csv / txt / COCO pool, streamed."""
+    path, fmt = str(pool.path), pool.format
+    wanted = iter(rows.tolist())
+    target = next(wanted, None)
+    records: list[dict] = []
+    if target is None:
+        return records
+
+    def lines():
+        if fmt == "coco":
+            with _open_binary(path) as fh:
+                doc = json.loads(_decode(fh.read(), {}))
+            yield from doc.get("annotations", [])
+            return
+        source = _lines(path)
+        header = None
+        if fmt in ("tsv", "csv"):
+            if pool.header:
+                header = next(csv.reader([_decode(next(source), {})], delimiter="\t" if fmt == "tsv" else ","))
+        for line in source:
+            text = _decode(line, {})
+            if fmt == "txt":
+                yield {"text": text}
+            elif fmt == "jsonl":
+                try:
+                    record = json.loads(text)
+                except ValueError:
+                    record = None
+                yield record if isinstance(record, dict) else {}
+            else:
+                fields = text.split("\t") if fmt == "tsv" else next(csv.reader([text]), [])
+                names = header or [str(i) for i in range(len(fields))]
+                yield dict(zip(names, fields))
+
+    for row, record in enumerate(lines()):
+        if row == target:
+            records.append(record if isinstance(record, dict) else {})
+            target = next(wanted, None)
+            if target is None:
+                break
+    return records

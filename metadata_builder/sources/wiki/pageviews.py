@@ -14,11 +14,12 @@ Input: hourly files ``pageviews-YYYYMMDD-HH0000.gz`` (gzip text, one line per pa
 Output table: ``title``, ``views`` (summed counted views), ``hours`` (number of counted hourly
 lines), ordered by views (highest first), ties by title in code-point order.
 
-Scale: a day is 24 files of ~10M lines each. Every file is scanned on its own (a task for
-:func:`executor.map_tasks`) into a small partial table of the titles it counted (English lines with
->= 50 views: ~10^5 per hour), written atomically with a JSON report that marks it complete. A rerun
-skips files whose report matches their size and modification time. The partial tables are merged
-out of core with DuckDB, so memory stays bounded whatever the number of files.
+Scale: a day is 24 files of ~10M lines each. Every file is scanned on its own (a shard of a
+:class:`~metadata_builder.runtime.shards.ShardJob` in ``--work-dir``) into a small partial table of
+the titles it counted (English lines with >= 50 views: ~10^5 per hour). A rerun skips files already
+scanned whose fingerprint (size, modification time, first and last blocks) is unchanged, so the
+download can grow day by day. The partial tables are merged out of core with DuckDB, so memory
+stays bounded whatever the number of files.
 
 A malformed line (not 4 space-separated fields, an English line whose views are not an integer, an
 English line that is not UTF-8) is counted and skipped; the first few are reported with file and
@@ -35,17 +36,18 @@ import json
 import os
 import posixpath
 import re
+import tempfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import atomic, storage
-from .errors import UserError
-from .executor import map_tasks
+from ...errors import UserError
+from ...runtime import duck, storage
+from ...runtime.executor import Executor, Local
+from ...runtime.shards import ShardJob
 
 MIN_HOUR_VIEWS = 50
 #: ``assemble --title-min-views`` default: the recipe keeps titles whose summed views are >= 70.
@@ -58,19 +60,11 @@ _REPORT_KEYS = ("lines", "en_lines", "counted", "below_min", "colon_titles", "ma
 
 @dataclass(frozen=True)
 class FileTask:
-    """One hourly file and where its partial result goes."""
+    """One hourly file (a shard of the job): where its partial table goes, and its fingerprint."""
 
     path: str
-    part: str
-    min_hour_views: int = MIN_HOUR_VIEWS
-
-    @property
-    def name(self) -> str:  # used by executor in error messages
-        return self.path
-
-    @property
-    def report_path(self) -> Path:
-        return Path(self.part).with_suffix(".json")
+    name: str
+    identity: dict
 
 
 def scan_file(path: str | os.PathLike, min_hour_views: int = MIN_HOUR_VIEWS) -> tuple[pd.DataFrame, dict]:
@@ -80,7 +74,6 @@ def scan_file(path: str | os.PathLike, min_hour_views: int = MIN_HOUR_VIEWS) -> 
     ``path`` may be a URL (``s3://...``): it is streamed through fsspec.
     """
     path = storage.canonical(path)
-    path = Path(path) if storage.is_local(path) else path
     counts: dict[str, list[int]] = {}
     report = dict.fromkeys(_REPORT_KEYS, 0)
     examples: list[str] = []
@@ -163,89 +156,33 @@ def _lines(f, chunk_size: int = 1 << 22):
 
 
 def _open_gzip(path):
-    if isinstance(path, Path):
-        return gzip.open(path, "rb")
-    return gzip.GzipFile(fileobj=storage.open_file(path, "rb"), mode="rb")
+    return gzip.GzipFile(fileobj=storage.open_input(path), mode="rb")
 
 
-def _file_signature(path) -> dict:
-    """What tells a rerun the input file is unchanged: size and mtime (local), size and ETag (URL)."""
-    if storage.is_local(path):
-        st = Path(path).stat()
-        return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    fs, inner = storage.filesystem(path)
-    info = fs.info(inner)
-    return {"path": str(path), "size": int(info["size"]),
-            "etag": str(info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime"))}
-
-
-def _is_done(task: FileTask) -> bool:
-    try:
-        report = json.loads(task.report_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    same = report.get("source") == _file_signature(task.path)
-    return same and report.get("min_hour_views") == task.min_hour_views and Path(task.part).is_file()
-
-
-def _scan_task(task: FileTask, shared=None) -> dict:
-    """Executor task: scan one file, write its partial table, then its report (the completion marker)."""
-    table, report = scan_file(task.path, task.min_hour_views)
-    with atomic.atomic_path(task.part) as tmp:  # explicit schema: an empty part must still say "string"
+def _scan_task(task: FileTask, shared: dict) -> dict:
+    """Scan one file and write its partial table; return its report (the job then marks it done)."""
+    table, report = scan_file(task.path, shared["min_hour_views"])
+    with storage.atomic_local_path(storage.under(shared["parts"], f"{task.name}.parquet")) as tmp:
+        # explicit schema: an empty part must still say "string"
         pq.write_table(pa.Table.from_pandas(table, schema=SCHEMA, preserve_index=False), tmp)
-    report = {"source": _file_signature(task.path), "min_hour_views": task.min_hour_views, **report}
-    atomic.write_text(task.report_path, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     return report
 
 
-def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path | str]:
-    """Files as given; a folder stands for its ``pageviews-*.gz`` files. Sorted, duplicates removed.
-
-    Local files are Paths; URLs (``s3://bucket/pageviews/``, a file or a folder) stay strings.
-    """
-    files: list[Path] = []
-    remote: list[str] = []
-    for item in inputs:
-        item = storage.canonical(item)
-        if not storage.is_local(item):
-            remote.extend(_expand_remote(item))
-            continue
-        item = Path(item)
-        if item.is_dir():
-            found = sorted(item.glob("pageviews-*.gz"))
-            if not found:
-                raise UserError(f"{item}: folder has no pageviews-*.gz file")
-            files.extend(found)
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise UserError(f"{item} does not exist; give hourly pageviews-YYYYMMDD-HH0000.gz files or their folder")
-    unique = sorted({f.resolve(): f for f in files}.items())
-    if not unique and not remote:
+def expand_inputs(inputs: list[str | os.PathLike]) -> list[str]:
+    """Files as given; a folder stands for the ``pageviews-*.gz`` files under it. Sorted, distinct."""
+    if not inputs:
         raise UserError("no pageview file given")
-    return [f for _, f in unique] + sorted(set(remote))
+    return storage.expand(inputs, keep=lambda name: name.startswith("pageviews-") and name.endswith(".gz"),
+                          what="pageviews-*.gz file")
 
 
-def _expand_remote(item: str) -> list[str]:
-    fs, inner = storage.filesystem(item)
-    if fs.isdir(inner):
-        found = sorted(fs.glob(posixpath.join(inner, "pageviews-*.gz")))
-        if not found:
-            raise UserError(f"{item}: folder has no pageviews-*.gz file")
-        return [fs.unstrip_protocol(f) for f in found]
-    if fs.isfile(inner):
-        return [item]
-    raise UserError(f"{item} does not exist; give hourly pageviews-YYYYMMDD-HH0000.gz files or their folder")
+def _file_name(path: str) -> str:
+    return posixpath.basename(path)
 
 
-def _file_name(path) -> str:
-    return path.name if isinstance(path, Path) else posixpath.basename(path)
-
-
-def _part_name(path) -> str:
-    where = str(path.resolve()) if isinstance(path, Path) else path
-    digest = hashlib.sha1(where.encode()).hexdigest()[:10]
-    return f"{_file_name(path).removesuffix('.gz')}-{digest}.parquet"
+def _part_name(path: str) -> str:
+    digest = hashlib.sha1(path.encode()).hexdigest()[:10]
+    return f"{_file_name(path).removesuffix('.gz')}-{digest}"
 
 
 def count_pageviews(
@@ -254,10 +191,7 @@ def count_pageviews(
     *,
     work_dir: str | os.PathLike | None = None,
     min_hour_views: int = MIN_HOUR_VIEWS,
-    workers: int = 1,
-    engine: str = "local",
-    ray_address: str | None = None,
-    progress: bool = True,
+    executor: Executor | None = None,
 ) -> dict:
     """Scan every hourly file (resuming finished ones), merge, write ``out`` and ``out``'s stats.
 
@@ -265,24 +199,21 @@ def count_pageviews(
     """
     if min_hour_views < 0:
         raise UserError(f"--hour-min-views must be >= 0, got {min_hour_views}")
-    out = Path(out)
+    executor = executor or Local()
+    out = storage.canonical(out)
+    storage.check_writable(out)
     files = expand_inputs(inputs)
-    work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".parts")
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create {work}: {exc.strerror or exc}; choose a writable --work-dir") from None
-    tasks = [FileTask(str(f), str(work / _part_name(f)), min_hour_views) for f in files]
-    todo = [t for t in tasks if not _is_done(t)]
-    for _ in map_tasks(_scan_task, todo, workers=workers, engine=engine, desc="pageview files",
-                       unit="file", progress=progress, ray_address=ray_address):
-        pass
-    reports = [json.loads(t.report_path.read_text(encoding="utf-8")) for t in tasks]
-    table = merge_parts([t.part for t in tasks], work, threads=workers)
-    atomic.write_parquet(table, out)
+    work = storage.canonical(work_dir) if work_dir is not None else out + ".parts"
+    job = ShardJob(work, "pageviews", {"min hour views": min_hour_views}).start()
+    tasks = [FileTask(f, _part_name(f), storage.fingerprint(f)) for f in files]
+    shared = {"parts": str(storage.under(work, "parts")), "min_hour_views": min_hour_views}
+    reports = job.run(_scan_task, tasks, executor, shared=shared, desc="pageview files", unit="file")
+    table = merge_parts([str(storage.under(shared["parts"], f"{t.name}.parquet")) for t in tasks],
+                        threads=executor.parallelism)
+    storage.write_parquet(table, out)
     stats = {
         "files": len(tasks),
-        "files_resumed": len(tasks) - len(todo),
+        "files_resumed": job.resumed,
         "min_hour_views": min_hour_views,
         **{key: sum(r[key] for r in reports) for key in _REPORT_KEYS},
         "titles": len(table),
@@ -291,28 +222,36 @@ def count_pageviews(
         "days": sorted({m.group(1) for f in files if (m := _FILE_NAME.search(_file_name(f)))}),
         "unrecognised_file_names": [str(f) for f in files if not _FILE_NAME.search(_file_name(f))][:10],
     }
-    atomic.write_text(stats_path(out), json.dumps(stats, indent=1, ensure_ascii=False) + "\n")
+    storage.write_text(stats_path(out), json.dumps(stats, indent=1, ensure_ascii=False) + "\n")
+    job.finish()
     return stats
 
 
-def stats_path(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".parquet") + ".stats.json")
+def stats_path(out: str | os.PathLike) -> str:
+    out = storage.canonical(out)
+    return out.removesuffix(".parquet") + ".stats.json"
 
 
-def merge_parts(parts: list[str | os.PathLike], work_dir: str | os.PathLike, threads: int = 1) -> pd.DataFrame:
-    """Sum the partial tables per title, out of core (DuckDB spills to ``work_dir``)."""
-    import duckdb
-
+def merge_parts(parts: list[str | os.PathLike], threads: int = 1) -> pd.DataFrame:
+    """Sum the partial tables per title, out of core (DuckDB spills to a local scratch folder;
+    parts on object storage are fetched there first)."""
     if not parts:
         return SCHEMA.empty_table().to_pandas()
-    con = duckdb.connect()
+    with tempfile.TemporaryDirectory(prefix="metadata-builder-pageviews-") as scratch:
+        local = []
+        for i, part in enumerate(parts):
+            if storage.is_local(part):
+                local.append(storage.canonical(part))
+            else:
+                local.append(os.path.join(scratch, f"part-{i:06d}.parquet"))
+                fs, inner = storage.filesystem(part)
+                fs.get_file(inner, local[-1])
+        return _merge_local(local, scratch, threads)
+
+
+def _merge_local(parts, scratch: str, threads: int) -> pd.DataFrame:
+    con = duck.connect(memory_limit="4GB", temp_directory=scratch, threads=threads)
     try:
-        con.execute(f"SET threads = {max(1, int(threads))}")
-        con.execute("SET memory_limit = '4GB'")
-        temp = str(Path(work_dir) / "duckdb.tmp").replace("'", "''")
-        con.execute(f"SET temp_directory = '{temp}'")
-        con.execute("SET preserve_insertion_order = false")
         table = con.execute(
             """
             SELECT title, CAST(sum(views) AS BIGINT) AS views, CAST(sum(hours) AS BIGINT) AS hours
@@ -326,24 +265,3 @@ def merge_parts(parts: list[str | os.PathLike], work_dir: str | os.PathLike, thr
         con.close()
     table["title"] = table["title"].astype("object")
     return table.reset_index(drop=True)
-
-
-def read_days(path: str | os.PathLike) -> list[str]:
-    """Days (``YYYYMMDD``) from a day list: one per line, ``#`` starts a comment."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist; give a day list (one YYYYMMDD per line)")
-    days = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        day = line.split("#", 1)[0].strip()
-        if not day:
-            continue
-        if not re.fullmatch(r"\d{8}", day):
-            raise UserError(f"{path}:{lineno}: {day!r} is not a day as YYYYMMDD")
-        days.append(day)
-    return days
-
-
-def hourly_file_names(day: str) -> list[str]:
-    """The 24 hourly file names of a day, as the recipe reads them (``HH0000``)."""
-    return [f"pageviews-{day}-{hour:02d}0000.gz" for hour in range(24)]

@@ -1,0 +1,189 @@
+"""The match folder: what ``metadata-builder match`` writes, and the one reader ``balance``, ``report``
+and notebooks use.
+
+A match folder ``DIR`` holds
+
+- ``manifest.json``: ``{"format_version", "metadata": {"path", "sha256" (of the file), "entries_sha256"
+  (of the entries, :func:`entries_digest`), "entries"}, "normalize",
+  "id_column", "shards": [{"name", "path", "format", "text_column", "header", "rows", ...}]}``,
+  shards in sorted pool-path order, each with the text column *as resolved* on that file (so
+  nothing downstream probes the pool again);
+- ``shards/SHARD.parquet``: one row per text with at least one match (unmatched texts are dropped,
+  as the published recipe drops them), columns ``row`` (int64, the text's 0-based row in its pool
+  file), ``id`` (only with ``--id-column``) and ``entry_ids`` (list<int32>, sorted, distinct), rows
+  in pool order;
+- ``entry_counts.npy`` (uint64, one count per metadata entry: texts whose set contains it),
+  ``entry_counts.json`` (``{entry: count}``, the format MetaCLIP released) and ``stats.json``;
+- ``_job/``: the run's bookkeeping (:mod:`metadata_builder.runtime.shards`); its
+  ``complete.json`` is written last, and :class:`MatchOutput` refuses a folder without it.
+
+Everything downstream needs nothing but ``DIR``::
+
+    out = MatchOutput("build/match")
+    out.counts                         # np.ndarray uint64, one per entry
+    rows, offsets, ids = out.entry_ids(out.shards[0]["name"])
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+from ..runtime import shards as jobs
+from ..runtime import storage
+
+FORMAT_VERSION = 2
+RERUN = "rerun the same 'metadata-builder match' command to finish it"
+
+
+def text_key(shard_name: str, row: int) -> str:
+    """The stable identity of one text: its shard's name and its 0-based row in the pool file.
+
+    Shard names derive from the sorted pool paths (``00000-test_10000``), not from processing
+    order, so the key is the same whatever the worker count. An ``id`` column, when the pool has
+    one, is kept as data beside it; it is not trusted to be unique.
+    """
+    return f"{shard_name}:{int(row)}"
+
+
+def entries_digest(entries) -> str:
+    """sha256 of the metadata's entries in id order: what identifies a metadata list, whatever the
+    file it was read from (JSON spacing, or the ``entry`` column of ``metadata.parquet``)."""
+    import hashlib
+
+    text = json.dumps(list(entries), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def shard_parquet(out_dir: str | Path, name: str) -> Path | str:
+    """``DIR/shards/NAME.parquet``: a Path for a local folder, a URL string for object storage."""
+    return storage.under(out_dir, "shards", f"{name}.parquet")
+
+
+def flatten_lists(entry_ids) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets, ids)`` of an Arrow list column: text i's entries are ``ids[offsets[i]:offsets[i+1]]``."""
+    import pyarrow as pa
+
+    if isinstance(entry_ids, pa.ChunkedArray):
+        entry_ids = entry_ids.combine_chunks()
+    offsets = entry_ids.offsets.to_numpy().astype(np.int64)
+    ids = entry_ids.values.to_numpy()[offsets[0]:offsets[-1]]
+    return offsets - offsets[0], ids.astype(np.int64, copy=False)
+
+
+class MatchOutput:
+    """A finished match folder, read lazily.
+
+    Parameters
+    ----------
+    path : the ``--out`` folder of ``metadata-builder match``: a local folder (``self.path`` is a
+        Path) or a URL such as ``s3://bucket/match`` (``self.path`` is that string).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = storage.under(path)
+        manifest = storage.under(self.path, "manifest.json")
+        if not storage.is_file(manifest) and jobs.job_settings(self.path) is None:
+            raise UserError(f"{manifest}: missing; {self.path} is not a match folder "
+                            "(run 'metadata-builder match ... --out DIR' first)")
+        self.record = jobs.require_complete(self.path, "match", RERUN)
+        try:
+            self.manifest: dict = json.loads(storage.read_text(manifest))
+        except (OSError, ValueError, UserError) as exc:
+            raise UserError(f"{manifest}: unreadable ({exc}); {RERUN}") from None
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            raise UserError(f"{manifest}: format_version {self.manifest.get('format_version')!r}, "
+                            f"expected {FORMAT_VERSION}; rerun the match with this version")
+
+    def __repr__(self) -> str:
+        return f"MatchOutput({str(self.path)!r}, shards={len(self.shards)}, entries={self.n_entries})"
+
+    @property
+    def shards(self) -> list[dict]:
+        """Shard dicts (``name``, ``path``, ``format``, ``text_column``, ``rows``...) in manifest order."""
+        return self.manifest["shards"]
+
+    @property
+    def n_entries(self) -> int:
+        return int(self.manifest["metadata"]["entries"])
+
+    @property
+    def key(self) -> str:
+        """What identifies this match's results (its job's settings key): balance records it."""
+        return str(self.record.get("key"))
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """uint64 array: ``counts[e]`` = number of texts whose matched set contains entry ``e``."""
+        path = storage.under(self.path, "entry_counts.npy")
+        try:
+            counts = storage.load_numpy(path)
+        except (OSError, ValueError, EOFError, UserError) as exc:
+            raise UserError(f"{path}: unreadable ({exc}); {RERUN}") from None
+        if counts.shape != (self.n_entries,):
+            raise UserError(f"{path}: holds {counts.shape} counts for {self.n_entries} entries; {RERUN}")
+        return counts.astype(np.uint64, copy=False)
+
+    @cached_property
+    def entries(self) -> list[str]:
+        """The metadata entries (id = index), read from the file the manifest names."""
+        path = self.manifest["metadata"]["path"]
+        try:
+            entries = json.loads(storage.read_text(path))
+        except (OSError, ValueError, UserError) as exc:
+            raise UserError(f"{path}: cannot read the metadata this match used ({exc})") from None
+        if len(entries) != self.n_entries:
+            raise UserError(f"{path}: has {len(entries)} entries, the match used {self.n_entries}; "
+                            "the metadata changed since the match, rerun it")
+        return entries
+
+    @cached_property
+    def stats(self) -> dict:
+        return json.loads(storage.read_text(storage.under(self.path, "stats.json")))
+
+    @property
+    def texts(self) -> int:
+        """Texts in the pool (matched or not)."""
+        return sum(int(s.get("rows") or 0) for s in self.shards)
+
+    @cached_property
+    def matched_texts(self) -> int:
+        """Texts with at least one match (rows of all shards), from the shards' parquet footers."""
+        return sum(storage.parquet_file(shard_parquet(self.path, s["name"])).metadata.num_rows
+                   for s in self.shards)
+
+    def shard(self, name: str) -> dict:
+        for shard in self.shards:
+            if shard["name"] == name:
+                return shard
+        raise UserError(f"{self.path}: no shard {name!r}")
+
+    def table(self, name: str, columns: Sequence[str] | None = None):
+        """One shard's matched texts as a pyarrow table (``row``, [``id``], ``entry_ids``)."""
+        path = shard_parquet(self.path, name)
+        try:
+            return storage.read_table(path, columns=None if columns is None else list(columns))
+        except (OSError, ValueError, UserError) as exc:
+            raise UserError(f"{path}: unreadable ({exc}); delete it and {RERUN}") from None
+        except Exception as exc:  # pyarrow's errors on a damaged file
+            raise UserError(f"{path}: unreadable ({type(exc).__name__}: {exc}); delete it and {RERUN}") from None
+
+    def entry_ids(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, offsets, ids)`` of one shard: text ``rows[i]`` matched ``ids[offsets[i]:offsets[i+1]]``."""
+        table = self.table(name, ["row", "entry_ids"])
+        offsets, ids = flatten_lists(table["entry_ids"])
+        return table["row"].to_numpy().astype(np.int64), offsets, ids
+
+    def read_shard(self, name: str, columns: list[str] | None = None):
+        """One shard's matched texts as a DataFrame (``row``, [``id``], ``entry_ids``)."""
+        return self.table(name, columns).to_pandas()
+
+    def iter_shards(self, columns: list[str] | None = None) -> Iterator[tuple[dict, "object"]]:
+        """Yield ``(shard_dict, DataFrame)`` for every shard, in manifest order."""
+        for shard in self.shards:
+            yield shard, self.read_shard(shard["name"], columns)

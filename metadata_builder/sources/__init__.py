@@ -1,0 +1,1 @@
+"""The metadata's sources: WordNet (:mod:`.wordnet`) and Wikipedia (:mod:`.wiki`)."""
