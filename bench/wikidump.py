@@ -43,25 +43,30 @@ _PAGE_ID = re.compile(rb"\n    <id>(\d+)</id>")
 _REDIRECT = re.compile(rb'<redirect title="(.*?)" />')
 
 
-def read_sample(sample: Path = paths.WIKI_SAMPLE) -> tuple[bytes, list[bytes], bytes]:
-    """Split the (small) sample into header, pages and footer.
+def split_dump(xml: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """Split a dump's XML into header, complete pages and footer.
 
     Returns
     -------
     header : bytes
         Everything up to and including ``</siteinfo>\\n``.
     pages : list of bytes
-        Each ``  <page>...</page>\\n`` block, in dump order.
+        Each complete ``  <page>...</page>\\n`` block, in dump order (a page cut by a truncated file
+        has no ``</page>`` and is left out).
     footer : bytes
-        Everything after the last page (``</mediawiki>``).
+        Everything after the last complete page (``</mediawiki>``, or the cut page's start).
     """
-    if not sample.exists():
-        sys.exit(f"{sample}: Wikipedia sample missing; run `make setup` (scripts/setup.sh) first")
-    xml = bz2.decompress(sample.read_bytes())
     head_end = xml.index(b"</siteinfo>\n") + len(b"</siteinfo>\n")
     pages = _PAGE.findall(xml, head_end)
     footer_start = xml.rindex(b"</page>\n") + len(b"</page>\n")
     return xml[:head_end], pages, xml[footer_start:]
+
+
+def read_sample(sample: Path = paths.WIKI_SAMPLE) -> tuple[bytes, list[bytes], bytes]:
+    """The (small) real sample split by :func:`split_dump`."""
+    if not sample.exists():
+        sys.exit(f"{sample}: Wikipedia sample missing; run `make setup` (scripts/setup.sh) first")
+    return split_dump(bz2.decompress(sample.read_bytes()))
 
 
 def sample_facts(pages: list[bytes]) -> dict:
@@ -172,6 +177,15 @@ def write_multistream(source: Path, out: Path, *, pages_per_stream: int = PAGES_
     Wikimedia's layout (header stream, one stream per ``pages_per_stream`` pages, footer stream):
     the tests use it to cut the real sample into byte-range shards.
     """
+    return write_pages_multistream(*read_sample(Path(source)), out, pages_per_stream=pages_per_stream)
+
+
+def write_pages_multistream(header: bytes, pages: list[bytes], footer: bytes, out: Path, *,
+                            pages_per_stream: int = PAGES_PER_STREAM, pool=None) -> Path:
+    """Pages, unchanged, as a multistream ``.xml.bz2`` (+ ``-index.txt.bz2``), written atomically.
+
+    ``pool``: an optional ``multiprocessing.Pool`` compressing the streams in parallel.
+    """
     from html import unescape
 
     out = Path(out)
@@ -179,17 +193,21 @@ def write_multistream(source: Path, out: Path, *, pages_per_stream: int = PAGES_
         raise ValueError(f"{out}: a multistream dump must be named *.xml.bz2")
     index = out.with_name(out.name[: -len(".xml.bz2")] + "-index.txt.bz2")
     out.parent.mkdir(parents=True, exist_ok=True)
-    header, pages, footer = read_sample(Path(source))
-    with open(out, "wb") as f, bz2.open(index, "wt", encoding="utf-8") as idx:
-        f.write(bz2.compress(header))
-        for first in range(0, len(pages), pages_per_stream):
-            batch = pages[first:first + pages_per_stream]
+    batches = [pages[first:first + pages_per_stream] for first in range(0, len(pages), pages_per_stream)]
+    chunks = [header] + [b"".join(batch) for batch in batches] + [footer]
+    compressed = pool.map(_compress, chunks) if pool is not None else [_compress(c) for c in chunks]
+    tmp_out, tmp_index = out.with_name(out.name + ".tmp"), index.with_name(index.name + ".tmp")
+    with open(tmp_out, "wb") as f, bz2.open(tmp_index, "wt", encoding="utf-8") as idx:
+        f.write(compressed[0])
+        for batch, stream in zip(batches, compressed[1:-1]):
             offset = f.tell()
             for page in batch:
                 title = unescape(_TITLE.search(page).group(1).decode("utf-8"))
                 idx.write(f"{offset}:{int(_PAGE_ID.search(page).group(1))}:{title}\n")
-            f.write(bz2.compress(b"".join(batch)))
-        f.write(bz2.compress(footer))
+            f.write(stream)
+        f.write(compressed[-1])
+    os.replace(tmp_index, index)
+    os.replace(tmp_out, out)
     return out
 
 
