@@ -1,7 +1,9 @@
 """``metadata-builder``: one sub-command per module in :mod:`metadata_builder.commands`.
 
 Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``; adding a
-command is adding a module. Problems the user can fix (:class:`~metadata_builder.errors.UserError`)
+command is adding a module (its file name is ``NAME`` with ``_`` for ``-``). Only the module of the command
+being run is imported, so a command starts without importing every other command's libraries.
+Problems the user can fix (:class:`~metadata_builder.errors.UserError`)
 print one line and exit 2, without a traceback.
 """
 
@@ -16,19 +18,30 @@ from . import __version__, commands
 from .errors import UserError
 
 
-def _command_modules():
+def _command_modules(only: str | None = None):
+    """Every command module, or only the one for the command ``only`` when there is one."""
     names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+    if only is not None and only.replace("-", "_") in names:
+        names = [only.replace("-", "_")]
     return [importlib.import_module(f"{commands.__name__}.{name}") for name in names]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (its first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser: every command, or only the command ``only`` (what :func:`main` runs)."""
     parser = argparse.ArgumentParser(
         prog="metadata-builder",
         description="Rebuild MetaCLIP's metadata, match alt-texts against it, balance and analyse the pool.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in _command_modules():
+    for module in _command_modules(only):
+        if only is not None and module.NAME != only:  # a module whose file name is not its command
+            return build_parser()
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
@@ -36,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_command_of(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     try:
         return args._run(args) or 0

@@ -11,8 +11,7 @@ import json
 
 from ..runtime import executor
 from ..sources.wiki.cleaner import CLEANERS
-from ..sources.wiki.counts import wiki_count
-from ..sources.wiki.counts.merge import BIGRAM_TABLES
+from ..sources.wiki.counts.options import BIGRAM_TABLES
 
 NAME = "wiki-count"
 HELP = "unigram counts, bigram PMI and titles with in-links from Wikipedia XML dumps"
@@ -41,6 +40,8 @@ def add_arguments(p):
 
 
 def run(args):
+    from ..sources.wiki.counts import wiki_count  # imported here: --help stays instant
+
     stats = wiki_count(args.dumps, args.out, cleaner=args.cleaner, shard_mb=args.shard_mb,
                        spill_entries=args.spill_entries, bigram_table=args.bigram_table,
                        memory_limit=args.memory_limit, pmi_min=args.pmi_min, executor=executor.from_args(args))

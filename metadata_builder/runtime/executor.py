@@ -30,8 +30,6 @@ import traceback
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator
 
-from tqdm.auto import tqdm
-
 from ..errors import UserError
 
 ENGINES = ("local", "ray")
@@ -122,6 +120,8 @@ class Local(Executor):
         global _SHARED
         tasks = list(tasks)
         errors: list[TaskError] = []
+        from tqdm.auto import tqdm  # here, not at the top: a command's --help should not wait for it
+
         bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not self.progress or not tasks)
         previous, _SHARED = _SHARED, shared
         try:
@@ -247,6 +247,8 @@ def _map_ray(fn, tasks, shared, executor: Ray, desc, unit):
         # num_cpus=1: one task per CPU, so a node runs as many shards at once as it has cores.
         _REMOTE = ray.remote(num_cpus=1)(_ray_task)
     errors: list[TaskError] = []
+    from tqdm.auto import tqdm
+
     bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not executor.progress or not tasks)
     box = [ray.put(shared)] if shared is not None else None  # into the object store once
     remote = _REMOTE.options(max_retries=RAY_MAX_RETRIES)  # exceptions are caught in _call, never retried
