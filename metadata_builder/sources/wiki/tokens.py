@@ -16,6 +16,12 @@ ever formed across something that is not a word. Bigram tokens keep their case (
 case folding"; Meta CLIP 2's top bigrams are "United States", "New York"), so PMI uses the unigram
 counts of the same case-kept tokens and N = their total, exactly as NLTK's
 ``BigramCollocationFinder.from_words`` would on the token stream.
+
+Forms: :func:`unigram_tokens` and :func:`runs` are the reference (plain regular expressions);
+:class:`ShardCounts` counts a shard's texts with them, as fast as possible: the compiled kernel
+``_tokencount.c`` (:class:`CompiledShardCounts`, built by ``pip install``/``make setup`` when a C
+compiler is there) or else Arrow (:class:`ArrowShardCounts`). Tests check that all three give the
+same tables on every real dump and on every code point.
 """
 
 from __future__ import annotations
@@ -29,6 +35,15 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from ...runtime import arrays
+
+try:  # the compiled form (C); absent when the package was installed without a C compiler
+    from . import _tokencount
+except ImportError:  # pragma: no cover - depends on the installation
+    _tokencount = None
+if _tokencount is not None and getattr(_tokencount, "VERSION", None) != 1:  # pragma: no cover
+    _tokencount = None  # built from an older _tokencount.c: rerun `make setup` (or pip install) to rebuild it
 
 _PIECE = re.compile(r"[\w'-]+")
 #: A piece the rule keeps: starts and ends with a word character, no digit anywhere.
@@ -182,6 +197,29 @@ def arrow_rules() -> ArrowRules:
     return _ARROW
 
 
+_TABLE: bytes | None = None
+
+
+def char_table() -> bytes:
+    r"""One byte per code point (0x110000): the classes the compiled counter needs, from Python's ``re``.
+
+    Bits: ``_tokencount.WORD`` (``\w``), ``DIGIT`` (``\d``), ``SPACE`` (``\s`` but not a line break of
+    ``str.splitlines``: white space inside a run). Found by running the very regular expressions of
+    the reference forms over a string of every code point (~0.1 s, once per process), so the
+    compiled counter follows this Python's Unicode tables exactly.
+    """
+    global _TABLE
+    if _TABLE is None:
+        every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+        flags = np.zeros(0x110000, dtype=np.uint8)
+        for flag, pattern in ((_tokencount.WORD, r"\w+"), (_tokencount.DIGIT, r"\d+"), (_tokencount.SPACE, r"\s+")):
+            for m in re.finditer(pattern, every):
+                flags[m.start():m.end()] |= flag
+        flags[[ord(c) for c in "\n" + _LINE_BREAKS]] &= ~np.uint8(_tokencount.SPACE)
+        _TABLE = flags.tobytes()
+    return _TABLE
+
+
 def _word_flags(pieces: list[str]) -> np.ndarray:
     r""":func:`is_word` of many pieces (strings of ``[\w'-]+``) at once, in Arrow: 1 or 0 each."""
     if not pieces:
@@ -239,10 +277,11 @@ def _cased_values(lower: _Vocab, new: list[str]) -> np.ndarray:
     return out
 
 
-class ShardCounts:
+class ArrowShardCounts:
     """Counters of one shard (or one spill of it): words, case-kept tokens, bigrams, links.
 
-    Fast form of :func:`unigram_tokens` and :func:`runs`, same counts. Texts wait until
+    Arrow form of :func:`unigram_tokens` and :func:`runs` (used when the compiled one is not
+    installed), same counts. Texts wait until
     ``BATCH_CHARS`` characters are pending, then are tokenised together in Arrow (:func:`_pieces`,
     C++); each batch's distinct pieces become int ids (:class:`_Vocab`, one dict look-up per
     distinct piece, not per token), pairs one int ``id1 << 32 | id2`` counted with Arrow's hash
@@ -383,3 +422,50 @@ class ShardCounts:
         keep = good[w1] & good[w2]
         bigrams = pa.table({"w1": cased.take(w1[keep]), "w2": cased.take(w2[keep]), "count": counts[keep]})
         return {"words": words, "cased": cased_table, "bigrams": bigrams}
+
+
+class CompiledShardCounts:
+    """Counters of one shard (or one spill of it), counted by the compiled kernel ``_tokencount.c``.
+
+    Same interface and tables as :class:`ArrowShardCounts`: ``add_text(text)``, ``full(limit)``,
+    ``tables()`` and ``links`` (raw link target -> occurrences, filled by the caller). Each text is
+    counted at once, in one pass over its characters (see the C file's header); the classes of
+    characters come from :func:`char_table` and lower-casing from ``str.lower``, so the rule stays
+    Python's own. A text holding a ``_LOWER_CONTEXT`` character also passes its lower-cased form,
+    whose pieces are its words (as the reference lower-cases the whole text).
+    """
+
+    def __init__(self):
+        self.links = Counter()
+        self._counter = _tokencount.Counter(char_table())
+
+    def add_text(self, text: str) -> None:
+        """Count one article's clean text."""
+        sigma, dotted_i = _LOWER_CONTEXT
+        if sigma in text or dotted_i in text:
+            self._counter.add(text, normalize(text).lower())
+        else:
+            self._counter.add(text)
+
+    def size(self) -> int:
+        """Keys held: distinct pieces (case kept and lower-cased), pairs, raw link targets."""
+        return self._counter.size() + len(self.links)
+
+    def full(self, limit: int) -> bool:
+        """True when the counters hold ``limit`` keys or more (time to spill them)."""
+        return self.size() >= limit
+
+    def tables(self) -> dict:
+        """The partial tables of the words the rule keeps: ``words``, ``cased``, ``bigrams``."""
+        (offsets, data), counts, articles = self._counter.words()
+        words = pa.table({"word": arrays.utf8(offsets, data), "count": arrays.int64s(counts),
+                          "articles": arrays.int64s(articles)})
+        (offsets, data), counts = self._counter.cased()
+        cased = pa.table({"word": arrays.utf8(offsets, data), "count": arrays.int64s(counts)})
+        first, second, counts = self._counter.bigrams()
+        bigrams = pa.table({"w1": arrays.utf8(*first), "w2": arrays.utf8(*second), "count": arrays.int64s(counts)})
+        return {"words": words, "cased": cased, "bigrams": bigrams}
+
+
+#: The counter ``wiki-count`` uses: compiled when installed, else Arrow (same tables).
+ShardCounts = CompiledShardCounts if _tokencount is not None else ArrowShardCounts

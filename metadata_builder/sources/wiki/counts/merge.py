@@ -34,9 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ....runtime import duck, storage
+from .options import BIGRAM_TABLES  # noqa: F401 (merge.BIGRAM_TABLES, as before)
 from .shard import PAIRS, ROW_GROUP, WORDS
-
-BIGRAM_TABLES = ("all", "pmi30")
 
 
 def _write_query(con, sql: str, schema: pa.Schema, path: Path, params=None) -> int:
