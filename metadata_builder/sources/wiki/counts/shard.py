@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ....runtime import storage
+from ....runtime import arrays, storage
 from ....runtime.progress import Meter
 from ..cleaner import get_cleaner
 from ..dump import ReadReport, Shard, Siteinfo, iter_pages
@@ -43,7 +43,10 @@ REDIRECTS = pa.schema([("title", pa.string()), ("target", pa.string())])
 
 
 def normalize_title(raw: str, info: Siteinfo) -> str | None:
-    """A link target as a main-namespace title (``_`` -> space, first letter upper), else None."""
+    """A link target as a main-namespace title (``_`` -> space, first letter upper), else None.
+
+    The reference form of :func:`normalize_titles`.
+    """
     if "&" in raw:
         raw = html.unescape(raw)
     title = _SPACES.sub(" ", raw.split("#", 1)[0]).strip()
@@ -58,29 +61,46 @@ def normalize_title(raw: str, info: Siteinfo) -> str | None:
     return title
 
 
+def normalize_titles(raws, info: Siteinfo) -> list[str | None]:
+    """:func:`normalize_title` of many link targets (its fast form; a test compares them on every link).
+
+    Most targets are already titles but for their first letter: printable (so the only white space
+    is ``" "``), not padded, no double space, no ``_ # & :``. Those are found with a few C-speed
+    tests (a fifth of the reference's cost); the others take the reference form.
+    """
+    first_letter = info.first_letter
+    out = []
+    for raw in raws:
+        if raw and raw.isprintable() and raw[0] != " " and raw[-1] != " " and "  " not in raw and "_" not in raw \
+                and "#" not in raw and "&" not in raw and ":" not in raw:
+            out.append(raw[0].upper() + raw[1:] if first_letter else raw)
+        else:
+            out.append(normalize_title(raw, info))
+    return out
+
+
 # ---------------------------------------------------------------- phase 1: one shard
 
 
 def _write_table(rows: dict, schema: pa.Schema, path: Path) -> None:
-    pq.write_table(pa.table(rows, schema=schema), path, row_group_size=ROW_GROUP)
+    pq.write_table(arrays.table(rows, schema), path, row_group_size=ROW_GROUP)
 
 
 def _spill(counts: ShardCounts, folder: Path, part: int, stats: dict, info: Siteinfo) -> None:
     """Write the counters (words the rule drops removed) as partial ``part`` of the shard.
 
     Link targets are counted raw (``Counter.update``, C speed) and normalised here, once per
-    distinct raw target instead of once per link.
+    distinct raw target instead of once per link (:func:`normalize_titles`).
     """
     tables = counts.tables()
     stats["tokens"] += int(pc.sum(tables["cased"]["count"]).as_py() or 0)
     stats["words"] += int(pc.sum(tables["words"]["count"]).as_py() or 0)
     for name, schema in (("words", WORDS), ("cased", CASED), ("bigrams", PAIRS)):
         pq.write_table(tables[name].cast(schema), folder / f"{name}-{part:05d}.parquet", row_group_size=ROW_GROUP)
-    links = Counter()
-    for raw, n in counts.links.items():
-        target = normalize_title(raw, info)
+    links: dict[str, int] = {}
+    for target, n in zip(normalize_titles(list(counts.links), info), counts.links.values()):
         if target is not None:
-            links[target] += n
+            links[target] = links.get(target, 0) + n
     _write_table({"target": list(links), "count": list(links.values())}, LINKS, folder / f"links-{part:05d}.parquet")
 
 
