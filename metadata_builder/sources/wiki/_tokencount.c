@@ -630,9 +630,34 @@ static PyTypeObject CounterType = {
     .tp_methods = Counter_methods,
 };
 
+/* char_table() -> bytes of 0x110000 class flags, from the very predicates Python's re uses for
+ * str patterns: \w is Py_UNICODE_ISALNUM or '_', \d is Py_UNICODE_ISDECIMAL, \s is
+ * Py_UNICODE_ISSPACE (Modules/_sre/sre.c). Line breaks (str.splitlines) are not SPACE: they end runs.
+ * tokens.char_table_from_re builds the same table by running re itself (a test compares them). */
+static PyObject *char_table(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyBytes_FromStringAndSize(NULL, N_CODEPOINTS);
+    if (!out) return NULL;
+    uint8_t *t = (uint8_t *)PyBytes_AS_STRING(out);
+    for (Py_UCS4 c = 0; c < N_CODEPOINTS; c++) {
+        uint8_t f = 0;
+        if (Py_UNICODE_ISALNUM(c) || c == '_') f |= C_WORD;
+        if (Py_UNICODE_ISDECIMAL(c)) f |= C_DIGIT;
+        if (Py_UNICODE_ISSPACE(c)) f |= C_SPACE;
+        t[c] = f;
+    }
+    static const Py_UCS4 line_breaks[] = {0x0A, 0x0D, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029};
+    for (size_t i = 0; i < sizeof(line_breaks) / sizeof(line_breaks[0]); i++) t[line_breaks[i]] &= (uint8_t)~C_SPACE;
+    return out;
+}
+
+static PyMethodDef module_methods[] = {
+    {"char_table", char_table, METH_NOARGS, "class flags of every code point, by Python's own predicates"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_tokencount",
-    "The recipe's tokens counted in one pass (compiled fast form of tokens.py).", -1, NULL,
+    "The recipe's tokens counted in one pass (compiled fast form of tokens.py).", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__tokencount(void) {

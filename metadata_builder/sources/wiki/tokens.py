@@ -34,7 +34,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ...runtime import arrays
 
@@ -180,6 +179,8 @@ def arrow_rules() -> ArrowRules:
     space (checked on every code point, ~0.5 s once per process); otherwise a regex split on
     Python's class is used.
     """
+    import pyarrow.compute as pc  # here: only the Arrow form needs it (0.1 s to import)
+
     global _ARROW
     if _ARROW is None:
         points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
@@ -201,27 +202,35 @@ _TABLE: bytes | None = None
 
 
 def char_table() -> bytes:
-    r"""One byte per code point (0x110000): the classes the compiled counter needs, from Python's ``re``.
+    r"""One byte per code point (0x110000): the classes the compiled counter needs, once per process.
 
     Bits: ``_tokencount.WORD`` (``\w``), ``DIGIT`` (``\d``), ``SPACE`` (``\s`` but not a line break of
-    ``str.splitlines``: white space inside a run). Found by running the very regular expressions of
-    the reference forms over a string of every code point (~0.1 s, once per process), so the
-    compiled counter follows this Python's Unicode tables exactly.
+    ``str.splitlines``: white space inside a run). Built in C (~10 ms) from the very predicates
+    Python's ``re`` applies to ``\w``, ``\d`` and ``\s``; :func:`char_table_from_re` builds it by
+    running ``re`` itself over every code point, and a test checks that both are equal.
     """
     global _TABLE
     if _TABLE is None:
-        every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
-        flags = np.zeros(0x110000, dtype=np.uint8)
-        for flag, pattern in ((_tokencount.WORD, r"\w+"), (_tokencount.DIGIT, r"\d+"), (_tokencount.SPACE, r"\s+")):
-            for m in re.finditer(pattern, every):
-                flags[m.start():m.end()] |= flag
-        flags[[ord(c) for c in "\n" + _LINE_BREAKS]] &= ~np.uint8(_tokencount.SPACE)
-        _TABLE = flags.tobytes()
+        _TABLE = _tokencount.char_table()
     return _TABLE
+
+
+def char_table_from_re() -> bytes:
+    """:func:`char_table`'s reference form: the regular expressions of the reference forms run over a
+    string of every code point (~0.2 s)."""
+    every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    flags = np.zeros(0x110000, dtype=np.uint8)
+    for flag, pattern in ((_tokencount.WORD, r"\w+"), (_tokencount.DIGIT, r"\d+"), (_tokencount.SPACE, r"\s+")):
+        for m in re.finditer(pattern, every):
+            flags[m.start():m.end()] |= flag
+    flags[[ord(c) for c in "\n" + _LINE_BREAKS]] &= ~np.uint8(_tokencount.SPACE)
+    return flags.tobytes()
 
 
 def _word_flags(pieces: list[str]) -> np.ndarray:
     r""":func:`is_word` of many pieces (strings of ``[\w'-]+``) at once, in Arrow: 1 or 0 each."""
+    import pyarrow.compute as pc  # here: only the Arrow form needs it (0.1 s to import)
+
     if not pieces:
         return np.zeros(0, dtype=np.int64)
     bad = pc.match_substring_regex(pa.array(pieces, pa.string()), arrow_rules().not_word)
@@ -234,6 +243,8 @@ def _pieces(texts: list[str]):
     Same pieces as :func:`run_tokens`, possibly with more ``|`` in a row (harmless: ``|`` only stops
     pairs) and ``""`` at a text's ends (callers treat it as ``|``).
     """
+    import pyarrow.compute as pc  # here: only the Arrow form needs it (0.1 s to import)
+
     rules = arrow_rules()
     text = pc.replace_substring_regex(pa.array(texts, pa.large_string()), rules.breaks, " | ")
     return pc.utf8_split_whitespace(text) if rules.same_space else pc.split_pattern_regex(text, rules.space)
@@ -327,6 +338,8 @@ class ArrowShardCounts:
         which equals the pieces of ``text.lower()`` unless the text holds a character of
         ``_LOWER_CONTEXT``; such a text takes the reference form.
         """
+        import pyarrow.compute as pc  # here: only the Arrow form needs it (0.1 s to import)
+
         texts, self._texts, self._chars = self._texts, [], 0
         if not texts:
             return
@@ -469,3 +482,12 @@ class CompiledShardCounts:
 
 #: The counter ``wiki-count`` uses: compiled when installed, else Arrow (same tables).
 ShardCounts = CompiledShardCounts if _tokencount is not None else ArrowShardCounts
+
+
+def prepare_counter() -> None:
+    """Compute once what :class:`ShardCounts` needs (a parent does it before forking its workers):
+    the compiled form's :func:`char_table` (~0.1 s), or the Arrow form's :func:`arrow_rules` (~0.5 s)."""
+    if ShardCounts is CompiledShardCounts:
+        char_table()
+    else:
+        arrow_rules()

@@ -20,7 +20,7 @@ from ....runtime.progress import LiveBar
 from ....runtime.shards import ShardJob
 from ..cleaner import CLEANERS
 from ..dump import plan_shards
-from ..tokens import arrow_rules
+from ..tokens import prepare_counter
 from .merge import BIGRAM_TABLES, merge, merge_remote
 from .shard import count_task
 
@@ -96,7 +96,7 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
     count_started = time.perf_counter()
     todo = job.pending(shards)
     if todo:
-        arrow_rules()  # ~0.4 s once here; forked workers inherit the result
+        prepare_counter()  # once here: forked workers inherit it
     shared = dict(root=str(shard_root), cleaner=cleaner, spill_entries=spill_entries)
     with LiveBar(sum(s.compressed_bytes for s in todo), desc="wiki-count", unit="B", unit_scale=True, size=3,
                  enabled=executor.progress and bool(todo), live=isinstance(executor, Local),

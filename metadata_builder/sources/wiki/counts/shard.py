@@ -20,7 +20,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ....runtime import arrays, storage
@@ -93,10 +92,10 @@ def _spill(counts: ShardCounts, folder: Path, part: int, stats: dict, info: Site
     distinct raw target instead of once per link (:func:`normalize_titles`).
     """
     tables = counts.tables()
-    stats["tokens"] += int(pc.sum(tables["cased"]["count"]).as_py() or 0)
-    stats["words"] += int(pc.sum(tables["words"]["count"]).as_py() or 0)
+    stats["tokens"] += arrays.total(tables["cased"]["count"])
+    stats["words"] += arrays.total(tables["words"]["count"])
     for name, schema in (("words", WORDS), ("cased", CASED), ("bigrams", PAIRS)):
-        pq.write_table(tables[name].cast(schema), folder / f"{name}-{part:05d}.parquet", row_group_size=ROW_GROUP)
+        pq.write_table(arrays.conform(tables[name], schema), folder / f"{name}-{part:05d}.parquet", row_group_size=ROW_GROUP)
     links: dict[str, int] = {}
     for target, n in zip(normalize_titles(list(counts.links), info), counts.links.values()):
         if target is not None:
