@@ -1,7 +1,17 @@
-"""``make bench-wiki``: our ``wiki-count`` against wikiextractor + a plain word count, same dump.
+"""``make bench-wiki``: our ``wiki-count`` against wikiextractor + a plain word count, same dumps.
 
-Both pipelines read the same >= 1 GiB multistream dump built from the real sample
-(``bench/wikidump.py``) on the same 2 cores:
+Two corpora, each labelled for what it measures (``bench/README.md``):
+
+- **real text** (``bench/realtext.py``): every real page available exactly once, the English sample
+  and the seven truncated dumps of ``../shared`` (complete pages), joined in one multistream dump:
+  paired runs ours/baseline/ours/baseline, plus one worker's CPU per stage and per language
+  (``bench/profile_wiki.py``), the fixed start-up, and the projection to full English Wikipedia
+  from the rate measured on the real English pages;
+- **repeated sample**: the English sample repeated to >= 1 GiB (``bench/wikidump.py``): every word
+  and pair after the first copy is already known, so it flatters a counter; kept to compare with
+  earlier runs.
+
+Both pipelines run on the same 2 cores:
 
 - ours: ``metadata-builder wiki-count DUMP --out DIR --workers 2`` (unigrams, bigrams, titles);
 - baseline: ``wikiextractor --no-templates --processes 2 -o - DUMP | plain_wordcount.py``
@@ -10,8 +20,8 @@ Both pipelines read the same >= 1 GiB multistream dump built from the real sampl
 
 Measured per run: wall time, CPU time, MB/s of XML, pages/s, peak RSS (largest single process,
 from ``wait4``'s rusage, and the peak of the summed RSS of the whole process tree, sampled by
-psutil). Then the overlap of the two methods' top-10,000 words and a projection to the full
-English dump. The markdown table goes to ``bench/results/wiki.md`` (raw numbers in ``wiki.json``).
+psutil). Then the overlap of the two methods' top-10,000 words. The markdown page goes to
+``bench/results/wiki.md`` (raw numbers in ``wiki.json``).
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import sys
 from pathlib import Path
 
 
-from bench import wikidump
+from bench import profile_wiki, realtext, wikidump
 from bench.measure import run_measured
 from metadata_builder import paths
 
@@ -39,6 +49,9 @@ TOP = 10_000
 #: Full English Wikipedia: ~80 GB of XML (~22 GB bz2), 6.8M articles (issue 3).
 ENWIKI_XML_BYTES = 80e9
 ENWIKI_ARTICLES = 6.8e6
+#: The merge's share at full scale, from bench-wiki-scale's extrapolation (bench/README.md): hours
+#: for ``--bigrams all`` (every pair, real-text pair density) and ``--bigrams pmi30``.
+ENWIKI_MERGE_HOURS = {"all": 0.6, "pmi30": 0.07}
 
 
 def ensure_wikiextractor() -> Path:
@@ -69,8 +82,8 @@ def run_ours(dump: dict, workers: int, extra: str) -> tuple[dict, list[tuple[str
     """``metadata-builder wiki-count`` from scratch (its output folder removed: it resumes)."""
     out = RUN_DIR / Path(dump["dump"]).name.split("-pages-")[0] / "ours"
     shutil.rmtree(out, ignore_errors=True)
-    mb = ROOT / ".venv" / "bin" / "metadata-builder"
-    command = f"{mb} wiki-count {dump['dump']} --out {out} --workers {workers} {extra}".strip()
+    command = (f"{sys.executable} -m metadata_builder wiki-count {dump['dump']} --out {out} --workers {workers} "
+               f"--no-progress {extra}").strip()
     result = measure(command, "ours")
     import pyarrow.parquet as pq
 
@@ -133,7 +146,7 @@ def gib(n: float) -> str:
 def report(dump: dict, runs: dict, overlap: dict, loads: dict, workers: int, extra: str) -> str:
     """The markdown page written to ``bench/results/wiki.md``."""
     lines = [
-        "# bench-wiki: dump -> word counts",
+        "## Repeated sample (flatters a counter: every word and pair after the first copy is known)",
         "",
         f"Dump: `{Path(dump['dump']).name}`: {dump['xml_bytes'] / 1e9:.3f} GB of XML "
         f"({dump['bz2_bytes'] / 1e6:.0f} MB bz2, {dump['streams']:,} bz2 streams, "
@@ -206,55 +219,185 @@ def report(dump: dict, runs: dict, overlap: dict, loads: dict, workers: int, ext
     return "\n".join(lines) + "\n"
 
 
+def paired(dump: dict, workers: int, extra: str, pairs: int) -> dict:
+    """Ours and the baseline alternately (A B A B ...) on one dump: each run with the load before it."""
+    runs, words, stats = [], {}, {}
+    for i in range(pairs):
+        for method in ("ours", "baseline"):
+            before = load()
+            if method == "ours":
+                result, words["ours"], stats = run_ours(dump, workers, extra)
+            else:
+                result, words["baseline"] = run_baseline(dump, workers)
+            runs.append({"method": method, "pair": i + 1, "load_before": before, **rates(result, dump, workers)})
+    overlap = {
+        "shared": len(top_words(words["ours"]) & top_words(words["baseline"])),
+        "ours_words": len(words["ours"]), "baseline_words": len(words["baseline"]),
+        "ours_tokens": sum(c for _, c in words["ours"]), "baseline_tokens": sum(c for _, c in words["baseline"]),
+    }
+    return {"runs": runs, "overlap": overlap, "stats": stats}
+
+
+def language_rates(profiles: dict, corpus: dict) -> list[dict]:
+    """One worker's rates per language (CPU seconds of every stage, decompression to spill)."""
+    out = []
+    for lang, p in profiles.items():
+        cpu = p["count_cpu_s"]
+        facts = corpus["langs"][lang]
+        out.append({"lang": lang, "pages": facts["pages"], "articles": facts["articles"],
+                    "xml_mb": facts["xml_bytes"] / 1e6, "bytes_per_char": facts["xml_bytes"] / facts["xml_chars"],
+                    "mb_s": facts["xml_bytes"] / 1e6 / cpu, "mchars_s": facts["xml_chars"] / 1e6 / cpu,
+                    "ktokens_s": p["stats"]["tokens"] / 1e3 / cpu, "pages_s": facts["pages"] / cpu,
+                    "decompression_share": p["stages"]["decompression"] / cpu, "cpu_s": cpu,
+                    "merge_cpu_s": p["merge_cpu_s"]})
+    return out
+
+
+def projection(rates_by_lang: list[dict], workers: int) -> dict:
+    """Full English Wikipedia from the rate of one worker on the real English pages.
+
+    Count phase: 80 GB of XML / (the English MB per CPU second x ``workers``), every byte priced at
+    the rate of the sample's articles (long, markup-heavy: an upper bound, since enwiki's redirects
+    and other namespaces are only read, not cleaned or tokenised); English XML is ~1.003 bytes per
+    character (measured on the sample), so MB/s and characters/s give the same projection. The merge
+    is added from bench-wiki-scale's extrapolation (not measured here).
+    """
+    en = next(r for r in rates_by_lang if r["lang"] == "en")
+    count_h = ENWIKI_XML_BYTES / 1e6 / (en["mb_s"] * workers) / 3600
+    return {"en_mb_s": en["mb_s"], "en_mchars_s": en["mchars_s"], "bytes_per_char": en["bytes_per_char"],
+            "count_hours": count_h, **{f"total_hours_{k}": count_h + v for k, v in ENWIKI_MERGE_HOURS.items()}}
+
+
+def real_text_report(corpus: dict, real: dict | None, profiles: dict | None, start: dict | None,
+                     workers: int, extra: str) -> list[str]:
+    """The markdown of the real-text section."""
+    joined = corpus["joined"]
+    lines = [
+        "## Real text (never repeats: every page of the real dumps once)",
+        "",
+        f"Dump: `{Path(joined['dump']).name}`: {joined['xml_bytes'] / 1e6:.1f} MB of XML "
+        f"({joined['xml_chars'] / 1e6:.1f} M characters, {joined['bz2_bytes'] / 1e6:.1f} MB bz2), "
+        f"{joined['pages']:,} pages = {joined['articles']:,} articles + {joined['redirects']:,} redirects + "
+        f"{joined['other_namespaces']:,} other namespaces: the English sample and "
+        f"{len(corpus['langs']) - 1} truncated dumps ({', '.join(l for l in corpus['langs'] if l != 'en')}), "
+        "complete pages only, one multistream dump with the English `<siteinfo>`.",
+        "",
+    ]
+    if real:
+        lines += ["| run | load (1 min) before | method | wall s | CPU s | XML MB/s | pages/s | max RSS (1 process) "
+                  "| peak RSS (tree) |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for r in real["runs"]:
+            lines.append(f"| {r['pair']} | {r['load_before'].split(' / ')[0]} | {r['method']} | {r['wall_s']:.2f} | "
+                         f"{r['cpu_s']:.2f} | {r['xml_mb_s']:.2f} | {r['pages_s']:.0f} | {gib(r['max_rss_process'])} | "
+                         f"{gib(r['peak_rss_tree'])} |")
+        ratios = []
+        for i in sorted({r["pair"] for r in real["runs"]}):
+            o = next(r for r in real["runs"] if r["pair"] == i and r["method"] == "ours")
+            b = next(r for r in real["runs"] if r["pair"] == i and r["method"] == "baseline")
+            ratios.append((b["wall_s"] / o["wall_s"], b["cpu_s"] / o["cpu_s"]))
+        lines += ["", "- **Ours / baseline, pair by pair: " + "; ".join(
+            f"{w:.2f}x by wall clock, {c:.2f}x by CPU" for w, c in ratios) + "** (goal >= 3x by wall clock; "
+            "ours also counts bigrams and title in-links, the baseline only unigrams)."]
+        timings = real["stats"].get("timings", {})
+        if timings:
+            lines.append(f"- Ours, last run's phases: count {timings.get('count_seconds', 0):.1f} s, merge "
+                         f"{timings.get('merge_seconds', 0):.1f} s, total {timings.get('total_seconds', 0):.1f} s "
+                         f"in the command; {real['stats'].get('shards', '?')} shards.")
+        o = real["overlap"]
+        lines.append(f"- Top-{TOP:,} words shared: {o['shared']:,} ({o['shared'] / TOP:.1%}); words kept (>= 3 "
+                     f"articles): ours {o['ours_words']:,}, baseline {o['baseline_words']:,}; summed counts: ours "
+                     f"{o['ours_tokens']:,}, baseline {o['baseline_tokens']:,}.")
+    if start:
+        lines += ["", f"Fixed start-up (fresh process, median of 3): `wiki-count --help` "
+                  f"{start['help']['wall_s']:.2f} s wall ({start['help']['cpu_s']:.2f} CPU s); a whole run on a "
+                  f"3-page dump with `--workers 2` {start['tiny run']['wall_s']:.2f} s wall "
+                  f"({start['tiny run']['cpu_s']:.2f} CPU s)."]
+    if profiles:
+        by_lang = language_rates(profiles, corpus)
+        lines += ["", "### One worker per language (CPU time of every stage, decompression to spill)", "",
+                  "| language | pages | articles | XML MB | XML bytes per character | XML MB per CPU s | "
+                  "M characters per CPU s | k tokens per CPU s | pages per CPU s | decompression share |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in by_lang:
+            lines.append(f"| {r['lang']} | {r['pages']:,} | {r['articles']:,} | {r['xml_mb']:.1f} | "
+                         f"{r['bytes_per_char']:.2f} | {r['mb_s']:.2f} | {r['mchars_s']:.2f} | {r['ktokens_s']:.0f} | "
+                         f"{r['pages_s']:.0f} | {r['decompression_share']:.0%} |")
+        lines += ["", "Where the CPU goes (one worker, `bench/profile_wiki.py`):", ""]
+        lines += profile_wiki.table(profiles)
+        proj = projection(by_lang, workers)
+        lines += ["", f"- **Full English Wikipedia ({ENWIKI_XML_BYTES / 1e9:.0f} GB of XML) on {workers} cores, from "
+                  f"the real English pages' rate ({proj['en_mb_s']:.2f} MB of XML = {proj['en_mchars_s']:.2f} M "
+                  f"characters per CPU second, {proj['bytes_per_char']:.3f} bytes per character): count "
+                  f"{proj['count_hours']:.2f} h**, every byte priced at the rate of the sample's articles (an "
+                  "upper bound: redirects and other namespaces are only read); with the merge as bench-wiki-scale "
+                  f"extrapolates it, {proj['total_hours_pmi30']:.2f} h with `--bigrams pmi30` (the recipe's "
+                  f"table) and {proj['total_hours_all']:.2f} h with every bigram (goal <= 1 h)."]
+    lines += ["", "Notes:",
+              "- The CPU may be shared with other jobs: the load average before each run says how busy it was; "
+              "CPU seconds suffer less than wall seconds, and pairs run back to back.",
+              "- Both tools read the joined dump's single (English) `<siteinfo>`, so the other languages' local "
+              "namespace names (`Tập tin:`) are unknown to both alike; per-language rates use each language's "
+              "own dump."]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=int, default=1024, help="MiB of XML in the dump (default 1024)")
+    parser.add_argument("--size-mb", type=int, default=1024, help="MiB of XML in the repeated dump (default 1024)")
     parser.add_argument("--workers", type=int, default=2, help="workers for both methods (default 2)")
-    parser.add_argument("--skip-ours", action="store_true", help="baseline only")
-    parser.add_argument("--skip-baseline", action="store_true", help="ours only")
+    parser.add_argument("--pairs", type=int, default=2, help="ours/baseline pairs on the real text (default 2)")
+    parser.add_argument("--skip-real", action="store_true", help="no real-text runs")
+    parser.add_argument("--skip-profile", action="store_true", help="no per-language profile")
+    parser.add_argument("--skip-repeated", action="store_true", help="no repeated-sample runs")
+    parser.add_argument("--skip-ours", action="store_true", help="repeated sample: baseline only")
+    parser.add_argument("--skip-baseline", action="store_true", help="repeated sample: ours only")
     parser.add_argument("--ours-args", default="", help="extra arguments for wiki-count, e.g. '--cleaner fast'")
     parser.add_argument("--out", type=Path, default=RESULTS / "wiki.md")
-    parser.add_argument("--from-json", type=Path, help="only re-render the table of an earlier run's wiki.json")
     args = parser.parse_args(argv)
-    if args.from_json:
-        saved = json.loads(args.from_json.read_text())
-        dump, used = saved["dump"], saved.get("args", {})
-        if "other_namespaces" not in dump:  # saved by an older version of the bench
-            facts = wikidump.sample_facts(wikidump.read_sample()[1])
-            dump.update({k: dump["copies"] * v for k, v in facts.items()})
-        args.workers, args.ours_args = used.get("workers", 2), used.get("ours_args", "")
-        text = report(dump, saved["runs"], saved["overlap"], saved["loads"], args.workers, args.ours_args)
-        args.out.write_text(text)
-        print(text)
-        return
 
-    dump = wikidump.build_dump(args.size_mb)
-    loads = {"before": load()}
-    runs, words = {}, {}
-    if not args.skip_ours:
-        result, words["ours"], stats = run_ours(dump, args.workers, args.ours_args)
-        runs["ours"] = rates(result, dump, args.workers)
-        runs["ours"]["stats"] = stats
-        loads["between"] = load()
-    if not args.skip_baseline:
-        result, words["baseline"] = run_baseline(dump, args.workers)
-        runs["baseline"] = rates(result, dump, args.workers)
-    loads["after"] = load()
+    corpus = realtext.build()
+    saved = {"args": vars(args) | {"out": str(args.out)}, "corpus": corpus}
+    start = profiles = real = None
+    if not args.skip_profile:
+        start = profile_wiki.startup()
+        profiles = profile_wiki.profile_corpus()
+        saved.update(startup=start, profiles=profiles, load_after_profile=load())
+    if not args.skip_real:
+        real = paired(corpus["joined"], args.workers, args.ours_args, args.pairs)
+        saved["real"] = real
+    lines = ["# bench-wiki: dump -> word counts", "",
+             f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; both methods on "
+             f"{args.workers} workers. Load average (1/5/15 min) at the start: {load()}.", ""]
+    lines += real_text_report(corpus, real, profiles, start, args.workers, args.ours_args)
 
-    overlap = {}
-    if len(words) == 2:
-        overlap = {
-            "shared": len(top_words(words["ours"]) & top_words(words["baseline"])),
-            "ours_words": len(words["ours"]), "baseline_words": len(words["baseline"]),
-            "ours_tokens": sum(c for _, c in words["ours"]),
-            "baseline_tokens": sum(c for _, c in words["baseline"]),
-        }
-    text = report(dump, runs, overlap, loads, args.workers, args.ours_args)
+    if not args.skip_repeated:
+        dump = wikidump.build_dump(args.size_mb)
+        loads = {"before": load()}
+        runs, words = {}, {}
+        if not args.skip_ours:
+            result, words["ours"], stats = run_ours(dump, args.workers, args.ours_args)
+            runs["ours"] = rates(result, dump, args.workers)
+            runs["ours"]["stats"] = stats
+            loads["between"] = load()
+        if not args.skip_baseline:
+            result, words["baseline"] = run_baseline(dump, args.workers)
+            runs["baseline"] = rates(result, dump, args.workers)
+        loads["after"] = load()
+        overlap = {}
+        if len(words) == 2:
+            overlap = {
+                "shared": len(top_words(words["ours"]) & top_words(words["baseline"])),
+                "ours_words": len(words["ours"]), "baseline_words": len(words["baseline"]),
+                "ours_tokens": sum(c for _, c in words["ours"]),
+                "baseline_tokens": sum(c for _, c in words["baseline"]),
+            }
+        lines += ["", report(dump, runs, overlap, loads, args.workers, args.ours_args)]
+        saved["repeated"] = {"dump": dump, "runs": runs, "overlap": overlap, "loads": loads}
+
+    text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"dump": dump, "runs": runs, "overlap": overlap, "loads": loads, "args": {
-            "size_mb": args.size_mb, "workers": args.workers, "ours_args": args.ours_args}}, indent=1) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps(saved, indent=1, default=str) + "\n")
     print(text)
 
 

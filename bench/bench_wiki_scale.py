@@ -114,8 +114,7 @@ def partials(out: Path) -> dict:
 
 
 def run(dump: Path, out: Path, workers: int, extra: list[str]) -> dict:
-    mb = ROOT / ".venv" / "bin" / "metadata-builder"
-    argv = [str(mb), "wiki-count", str(dump), "--out", str(out), "--workers", str(workers), "--no-progress", *extra]
+    argv = [sys.executable, "-m", "metadata_builder", "wiki-count", str(dump), "--out", str(out), "--workers", str(workers), "--no-progress", *extra]
     print(f"[bench-wiki-scale] {' '.join(argv)}", file=sys.stderr, flush=True)
     result = run_measured(argv)
     if result.pop("exit_code"):

@@ -30,7 +30,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.installed-${EXTRAS:-base}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# reinstalled when pyproject.toml or the C source of the compiled tokenizer changed (pip rebuilds it;
+# without a C compiler it is skipped and wiki-count uses its Arrow form)
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ metadata_builder/sources/wiki/_tokencount.c -nt "$stamp" ]; then
   echo "[setup] installing the project${EXTRAS:+ with extras $EXTRAS} into $VENV" >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}"

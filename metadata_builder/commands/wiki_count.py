@@ -31,7 +31,7 @@ def add_arguments(p):
                    help="the PMI floor of --bigrams pmi30 (default 30, the recipe; the shortcut stays exact)")
     p.add_argument("--shard-mb", type=float, default=None,
                    help="MB per shard of a multistream .xml.bz2 (compressed) or a plain .xml "
-                        "(default: 1/16 of the dumps' size, between 8 and 64)")
+                        "(default: 1/16 of the dumps' size, between 2 and 64)")
     p.add_argument("--spill-entries", type=int, default=3_000_000,
                    help="a worker writes its counters out past this many keys (bounds its memory; default 3M)")
     p.add_argument("--memory-limit", default="4GB", help="DuckDB memory limit of the merge (default 4GB)")

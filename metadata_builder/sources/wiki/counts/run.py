@@ -28,7 +28,7 @@ PLAN_VERSION = 2
 
 
 def shard_bytes(dumps: list, shard_mb: float | None = None) -> int:
-    """Compressed bytes per shard: ``shard_mb`` MB, or by default 1/16 of the dumps, within 8-64 MB.
+    """Compressed bytes per shard: ``shard_mb`` MB, or by default 1/16 of the dumps, within 2-64 MB.
 
     Big shards cost less (each shard learns its vocabulary again); small dumps still get enough
     shards to keep every worker busy to the end. The size depends only on the dumps, never on the
@@ -44,7 +44,7 @@ def shard_bytes(dumps: list, shard_mb: float | None = None) -> int:
             total += storage.size(dump)
         except (OSError, UserError):  # a missing dump: plan_shards names it
             pass
-    return int(min(64 << 20, max(8 << 20, total / 16)))
+    return int(min(64 << 20, max(2 << 20, total / 16)))
 
 
 def _settings(dumps, shards, cleaner) -> dict:
