@@ -47,17 +47,29 @@ class PoolFile:
     name: str
     text_column: Any = None  # resolved by :func:`probe`: a name or a column number
     header: bool = False
+    fingerprint: dict | None = None  # :func:`metadata_builder.runtime.storage.fingerprint` at match time
 
     def to_dict(self) -> dict:
-        """What the match manifest records of the file, the resolved text column included."""
+        """What the match manifest records of the file: resolved text column, content fingerprint."""
         return {"name": self.name, "path": self.path, "format": self.format,
-                "text_column": self.text_column, "header": self.header}
+                "text_column": self.text_column, "header": self.header, "fingerprint": self.fingerprint}
 
     @classmethod
     def from_dict(cls, shard: dict) -> "PoolFile":
         """The pool file a manifest's shard entry describes (no probing: its columns are resolved)."""
         return cls(path=shard["path"], format=shard["format"], name=shard["name"],
-                   text_column=shard.get("text_column"), header=bool(shard.get("header", False)))
+                   text_column=shard.get("text_column"), header=bool(shard.get("header", False)),
+                   fingerprint=shard.get("fingerprint"))
+
+    def check_unchanged(self) -> None:
+        """Refuse to read rows back from a pool file rewritten since the match (one line)."""
+        if self.fingerprint is None:
+            return
+        now = storage.fingerprint(self.path)
+        if now != self.fingerprint:
+            what = [k for k in sorted(set(now) | set(self.fingerprint)) if now.get(k) != self.fingerprint.get(k)]
+            raise UserError(f"{self.path}: changed since the match ({', '.join(what)} differ); "
+                            "rerun the match on the pool as it is now")
 
 
 @dataclass
@@ -211,6 +223,29 @@ def read_batches(pool: PoolFile, id_column: str | None = None, batch_size: int =
                         "check or remove the shard") from None
 
 
+def arrow_texts(column, counts: dict, where: str = "the text column"):
+    """A text column of an Arrow table as the matcher reads it: a valid UTF-8 string array, or a
+    list of ``str | None`` where bytes had to be decoded (invalid UTF-8 replaced and counted in
+    ``counts["bad_utf8"]``). Matching and balance's check of re-read rows both go through here."""
+    import pyarrow as pa
+
+    text = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(text.type):
+        text = text.dictionary_decode()
+    if pa.types.is_null(text.type):
+        return [None] * len(text)
+    if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+        try:
+            text.validate(full=True)
+        except pa.ArrowInvalid:  # invalid UTF-8: replace it, row by row
+            text = text.cast(pa.binary())
+    if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
+        return [None if t is None else _decode(t, counts) for t in text.to_pylist()]
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        raise UserError(f"{where} holds {text.type}, not text; pass --text-column")
+    return text
+
+
 def _parquet(pool: PoolFile, id_column, batch_size):
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -220,20 +255,8 @@ def _parquet(pool: PoolFile, id_column, batch_size):
         batches = storage.parquet_file(pool.path).iter_batches(batch_size=batch_size, columns=columns)
         row = 0
         for rb in batches:
-            text = rb.column(0)
-            if pa.types.is_dictionary(text.type):
-                text = text.dictionary_decode()
-            counts = {"null": text.null_count}
-            if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
-                try:
-                    text.validate(full=True)
-                except pa.ArrowInvalid:  # invalid UTF-8: replace it, row by row
-                    text = text.cast(pa.binary())
-            if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
-                text = [None if t is None else _decode(t, counts) for t in text.to_pylist()]
-            elif not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
-                raise UserError(f"{pool.path}: column {pool.text_column!r} holds {text.type}, not text; "
-                                "pass --text-column")
+            counts = {"null": rb.column(0).null_count}
+            text = arrow_texts(rb.column(0), counts, f"{pool.path}: column {pool.text_column!r}")
             empty = sum(1 for t in text if t == "") if isinstance(text, list) else \
                 int(pc.sum(pc.equal(pc.binary_length(text), 0)).as_py() or 0)
             counts["empty"] = empty
@@ -337,6 +360,30 @@ def _coco(pool: PoolFile, id_column, batch_size):
 
 
 # --- re-reading rows (the curated subset of balance) ----------------------------------------------
+
+def text_column_of_rows(pool: PoolFile) -> str:
+    """The name of the text column in :func:`read_rows`'s table (``"0"`` for a headerless tsv...)."""
+    if pool.format == "txt":
+        return "text"
+    return str(pool.text_column)
+
+
+def verify_rows(pool: PoolFile, table, expected_hashes) -> None:
+    """Refuse rows read back from ``pool`` whose texts are not the ones the match hashed (a pool
+    rewritten, shuffled or regenerated since the match)."""
+    import numpy as np
+
+    from .output import text_hashes
+
+    column = text_column_of_rows(pool)
+    if column not in table.column_names:
+        raise UserError(f"{pool.path}: no column {column!r} any more; the pool changed since the match, rerun it")
+    found = text_hashes(arrow_texts(table[column], {}, f"{pool.path}: column {column!r}"))
+    wrong = int((found != np.asarray(expected_hashes, dtype=np.uint64)).sum())
+    if wrong:
+        raise UserError(f"{pool.path}: {wrong:,} of {len(found):,} rows read back differ from the texts the match "
+                        "saw (rows shuffled or rewritten since the match); rerun the match on the pool as it is now")
+
 
 def read_rows(pool: PoolFile, rows, batch_size: int = 65_536, expected_rows: int | None = None):
     """The pool's original rows ``rows`` (sorted) of one pool file, as a pyarrow table.

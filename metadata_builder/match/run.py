@@ -27,7 +27,7 @@ from ..runtime.executor import Executor, Local
 from ..runtime.shards import ShardJob
 from .engine import Matcher
 from .normalize import parse as parse_normalizer
-from .output import FORMAT_VERSION, entries_digest, shard_parquet
+from .output import FORMAT_VERSION, entries_digest, shard_parquet, text_hashes
 from .pools import PoolFile, expand_pools, probe, read_batches
 
 COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", "bad_rows")
@@ -105,6 +105,9 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
                     columns["id"] = ids.take(pa.array(rows)) if isinstance(ids, pa.Array) else \
                         pa.array([ids[i] for i in rows])
                 columns["entry_ids"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(entry, pa.int32()))
+                matched = batch.texts.take(pa.array(rows)) if isinstance(batch.texts, pa.Array) else \
+                    [batch.texts[i] for i in rows]
+                columns["text_hash"] = pa.array(text_hashes(matched), pa.uint64())
                 table = pa.table(columns)
                 if writer is None:
                     schema = table.schema
@@ -119,7 +122,7 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
                     counts[key] = counts.get(key, 0) + value
             if writer is None:  # an empty shard still gets a (row-less) file
                 fields = [pa.field("row", pa.int64())] + ([pa.field("id", pa.string())] if id_column else []) \
-                    + [pa.field("entry_ids", pa.list_(pa.int32()))]
+                    + [pa.field("entry_ids", pa.list_(pa.int32())), pa.field("text_hash", pa.uint64())]
                 writer = pq.ParquetWriter(tmp, pa.schema(fields))
         finally:
             if writer is not None:
@@ -160,6 +163,8 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     norm = parse_normalizer(normalize)
     entries = load_metadata(metadata)
     files = [probe(p, text_column, id_column) for p in expand_pools(pools, fmt)]
+    for pool, print_ in zip(files, storage.fingerprints([p.path for p in files])):
+        pool.fingerprint = print_
     manifest = {
         "format_version": FORMAT_VERSION,
         "metadata": {"path": str(metadata), "sha256": sha256_file(metadata),
@@ -169,7 +174,8 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     }
     job = ShardJob(out, "match", {"format_version": FORMAT_VERSION, "metadata": manifest["metadata"]["sha256"],
                                   "normalize": norm.name, "id column": id_column,
-                                  "pool files": manifest["shards"]})
+                                  "pool files": manifest["shards"]},
+                   outputs=lambda pool: [shard_parquet(out, pool.name)])
     if job.up_to_date():  # the same metadata and pool files, finished: nothing to do
         return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
     job.start()

@@ -57,6 +57,7 @@ class _ShardTask:
     marker: str
     key: str
     identity: Any = None
+    outputs: tuple = ()
 
     @property
     def name(self) -> str:  # how the executor names a failed task
@@ -75,9 +76,12 @@ def shard_identity(shard):
 
 
 def _run_shard(task: _ShardTask, shared) -> dict:
-    """Worker side: the shard's outputs first, then its marker (last: the shard is finished)."""
+    """Worker side: the shard's outputs first, then its marker (last: the shard is finished). The
+    marker records each output's size, so a finished shard whose file went missing is done again."""
     stats = task.fn(task.shard, shared)
-    storage.write_json(task.marker, {"settings": task.key, "identity": task.identity, "stats": stats})
+    sizes = {str(path): storage.size(path) for path in task.outputs}
+    storage.write_json(task.marker, {"settings": task.key, "identity": task.identity, "outputs": sizes,
+                                     "stats": stats})
     return stats
 
 
@@ -90,13 +94,16 @@ class ShardJob:
     what : the command's name, for messages (``"match"``).
     settings : JSON-serialisable dict of everything the outputs depend on; keys are shown to the
         user when they change, so name them plainly (``"metadata"``, ``"pool files"``, ``"t"``).
+    outputs : ``outputs(shard) -> [path, ...]``, the files a shard writes: their sizes go into its
+        marker, and a shard whose files are missing or of another size is done again.
     """
 
-    def __init__(self, out, what: str, settings: dict):
+    def __init__(self, out, what: str, settings: dict, outputs: Callable[[Any], list] | None = None):
         self.out = storage.under(out)
         self.what = what
         self.settings = _plain(settings)  # as it reads back from disk
         self.key = settings_key(self.settings)
+        self.outputs = outputs
         self.resumed = 0
 
     # --- paths ------------------------------------------------------------------------------------
@@ -125,6 +132,12 @@ class ShardJob:
     def start(self) -> "ShardJob":
         """Check the folder holds this job (or nothing), record the settings, mark it unfinished."""
         path = self._path("settings.json")
+        if not storage.is_file(path):
+            foreign = [n for n in storage.listdir(self.out) if n != JOB_DIR and not n.startswith(".")]
+            if foreign:
+                shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+                raise UserError(f"{self.out}: holds files no {self.what} run recorded ({shown}); "
+                                "choose a new --out or empty that folder")
         if storage.is_file(path):
             try:
                 old = storage.read_json(path)
@@ -150,6 +163,12 @@ class ShardJob:
         except (OSError, ValueError):  # a marker cut short by a full disk: the shard is redone
             return None
         same = marker.get("settings") == self.key and marker.get("identity") == _plain(shard_identity(shard))
+        if same and self.outputs is not None:
+            recorded = marker.get("outputs") or {}
+            for output in self.outputs(shard):
+                if str(output) not in recorded or not storage.is_file(output) \
+                        or storage.size(output) != recorded[str(output)]:
+                    return None  # an output went missing or changed: the shard is done again
         return marker.get("stats") if same else None
 
     def pending(self, shards: Sequence) -> list:
@@ -166,7 +185,8 @@ class ShardJob:
         ones keep their markers, so a rerun redoes only the failed.
         """
         done = {shard_name(s): self.finished(s) for s in shards}
-        todo = [_ShardTask(fn, s, str(self.marker(shard_name(s))), self.key, _plain(shard_identity(s)))
+        todo = [_ShardTask(fn, s, str(self.marker(shard_name(s))), self.key, _plain(shard_identity(s)),
+                           tuple(str(p) for p in (self.outputs(s) if self.outputs else ())))
                 for s in shards if done[shard_name(s)] is None]
         for task, stats in executor.map(_run_shard, todo, shared=shared, desc=desc, unit=unit):
             done[task.name] = stats

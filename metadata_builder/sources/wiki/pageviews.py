@@ -204,9 +204,11 @@ def count_pageviews(
     storage.check_writable(out)
     files = expand_inputs(inputs)
     work = storage.canonical(work_dir) if work_dir is not None else out + ".parts"
-    job = ShardJob(work, "pageviews", {"min hour views": min_hour_views}).start()
-    tasks = [FileTask(f, _part_name(f), storage.fingerprint(f)) for f in files]
-    shared = {"parts": str(storage.under(work, "parts")), "min_hour_views": min_hour_views}
+    parts = storage.under(work, "parts")
+    job = ShardJob(work, "pageviews", {"min hour views": min_hour_views},
+                   outputs=lambda task: [storage.under(parts, f"{task.name}.parquet")]).start()
+    tasks = [FileTask(f, _part_name(f), print_) for f, print_ in zip(files, storage.fingerprints(files))]
+    shared = {"parts": str(parts), "min_hour_views": min_hour_views}
     reports = job.run(_scan_task, tasks, executor, shared=shared, desc="pageview files", unit="file")
     table = merge_parts([str(storage.under(shared["parts"], f"{t.name}.parquet")) for t in tasks],
                         threads=executor.parallelism)

@@ -86,7 +86,9 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
     started = time.perf_counter()
     out = storage.under(out)  # a Path, or a URL string: partials and tables go to object storage
     shards = plan_shards(dumps, shard_bytes(dumps, shard_mb))
-    job = ShardJob(out, "wiki-count", _settings(dumps, shards, cleaner))
+    job = ShardJob(out, "wiki-count", _settings(dumps, shards, cleaner),
+                   outputs=lambda s: [storage.under(out, "shards", s.name, name)
+                                      for name in ("articles.parquet", "redirects.parquet")])
     record = {"bigram_table": bigram_table, "pmi_min": pmi_min}
     if job.up_to_date(record):  # the same dumps and options, finished: nothing to do
         return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
