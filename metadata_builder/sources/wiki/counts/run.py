@@ -121,9 +121,10 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
     if stats["tokens"] != sum(s["tokens"] for s in per_shard):
         raise RuntimeError("token totals of the shards and of the merge differ")  # cannot happen
     cuts = [s["cut"] for s in per_shard if s["cut"]]
+    corrupt = [c for s in per_shard for c in s.get("corrupt_streams", [])]
     counted = [s for s, shard in zip(per_shard, shards) if shard in todo]
     stats.update(
-        cut=cuts, truncated=bool(cuts),
+        cut=cuts, truncated=bool(cuts), corrupt_streams=corrupt, pages_lost=sum(c["pages_lost"] for c in corrupt),
         malformed_examples=[e for s in per_shard for e in s["malformed_examples"]][:20],
         distinct_words=facts["unigrams"], bigram_rows=facts["bigrams"], bigram_pairs=facts["bigram_pairs"],
         pmi_p30=facts["pmi_p30"], titles=facts["titles"], bigram_table=bigram_table, cleaner=cleaner,
