@@ -144,7 +144,11 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     order, so they do not depend on the worker count.
     """
     executor = executor or Local()
+    if not 0 <= int(seed) < 2**64:
+        raise UserError(f"--seed must be between 0 and 2^64 - 1, got {seed}")
     match = match_dir if isinstance(match_dir, MatchOutput) else MatchOutput(match_dir)
+    storage.check_writable(out_dir, folder=True)
+    storage.check_outside(out_dir, [match.path], "match")
     counts = match.counts
     if (t is None) == (tail_share_target is None):
         raise UserError("give exactly one of --t and --tail-share")

@@ -24,6 +24,7 @@ import csv
 import json
 import lzma
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -160,9 +161,39 @@ def _pick(columns: list[str], wanted: str | None, path: str, what: str = "text")
                     f"(columns: {', '.join(map(str, columns[:20]))}); pass --text-column")
 
 
+#: A caption may be longer than the csv module's default field limit (128 KiB): real data, not an error.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+_MAGIC = {b"PAR1": "parquet", b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ": "xz"}
+
+
+def _fields(line: str, fmt: str) -> list[str]:
+    """One tsv/csv line as fields: tsv split on tabs as it is (captions hold quotes), csv by the csv module."""
+    return line.split("\t") if fmt == "tsv" else next(csv.reader([line]), [])
+
+
+def _sniff(pool: PoolFile) -> None:
+    """Refuse a file whose content is not the format it is read as (``--format tsv`` on a parquet
+    file would read binary as text: every row a bad row, exit 0)."""
+    try:
+        with _open_binary(pool.path) as f:
+            head = f.read(8)
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise UserError(f"{pool.path}: unreadable ({exc}); check or remove the file") from None
+    found = next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
+    if pool.format == "parquet":
+        if found != "parquet":
+            raise UserError(f"{pool.path}: not a parquet file (it does not start with PAR1); pass its --format")
+    elif found is not None:
+        hint = "pass --format parquet" if found == "parquet" else f"name it *.{pool.format}.{'gz' if found == 'gzip' else found}"
+        raise UserError(f"{pool.path}: read as {pool.format} but its content is {found}; {hint}")
+
+
 def probe(pool: PoolFile, text_column: str | None, id_column: str | None) -> PoolFile:
-    """Check the columns exist before any work starts; resolve the text column and header."""
+    """Check the file is of its format and its columns exist, before any work starts; resolve the
+    text column and header."""
     path = pool.path
+    _sniff(pool)
     if pool.format == "parquet":
         try:
             names = storage.parquet_file(path).schema_arrow.names
@@ -174,7 +205,7 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None) -> Poo
             _pick(names, id_column, path, "id")
     elif pool.format in ("tsv", "csv"):
         first = _first_line(path)
-        fields = next(csv.reader([first], delimiter="\t" if pool.format == "tsv" else ","), [])
+        fields = _fields(first, pool.format)
         wanted = [text_column] if text_column is not None else list(TEXT_COLUMNS)
         if any(w in fields for w in wanted):
             pool.header = True
@@ -291,11 +322,10 @@ def _txt(pool: PoolFile, id_column, batch_size):
 
 
 def _delimited(pool: PoolFile, id_column, batch_size):
-    delimiter = "\t" if pool.format == "tsv" else ","
     lines = _lines(pool.path)
     col, id_col = pool.text_column, None
     if pool.header:
-        header = next(csv.reader([_decode(next(lines), {})], delimiter=delimiter))
+        header = _fields(_decode(next(lines), {}), pool.format)
         col = header.index(pool.text_column)
         id_col = header.index(id_column) if id_column else None
     elif id_column is not None:
@@ -304,7 +334,7 @@ def _delimited(pool: PoolFile, id_column, batch_size):
     for line in lines:
         text = _decode(line, counts)
         # tsv: a plain split (captions may hold quotes); csv: the csv module (quoted fields)
-        fields = text.split("\t") if delimiter == "\t" else next(csv.reader([text]), [])
+        fields = _fields(text, pool.format)
         if col < len(fields):
             rows.append(fields[col])
         else:
@@ -457,7 +487,7 @@ def _text_pool_records(pool: PoolFile, rows) -> list[dict]:
         header = None
         if fmt in ("tsv", "csv"):
             if pool.header:
-                header = next(csv.reader([_decode(next(source), {})], delimiter="\t" if fmt == "tsv" else ","))
+                header = _fields(_decode(next(source), {}), fmt)
         for line in source:
             text = _decode(line, {})
             if fmt == "txt":
@@ -469,7 +499,7 @@ def _text_pool_records(pool: PoolFile, rows) -> list[dict]:
                     record = None
                 yield record if isinstance(record, dict) else {}
             else:
-                fields = text.split("\t") if fmt == "tsv" else next(csv.reader([text]), [])
+                fields = _fields(text, fmt)
                 names = header or [str(i) for i in range(len(fields))]
                 yield dict(zip(names, fields))
 

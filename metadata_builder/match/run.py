@@ -52,6 +52,20 @@ def load_metadata(path: str | os.PathLike) -> list[str]:
     return entries
 
 
+def metadata_warnings(entries: list[str], path) -> list[str]:
+    """What a user should know about a metadata list before trusting its counts."""
+    warnings = []
+    duplicates = len(entries) - len(set(entries))
+    if duplicates:
+        warnings.append(f"{path}: {duplicates:,} entries repeat an earlier one; each copy is credited with the "
+                        "same texts, so their counts add up twice (MetaCLIP's pyahocorasick matcher credits only the last)")
+    blank = sum(1 for e in entries if not e.strip())
+    if blank:
+        warnings.append(f"{path}: {blank:,} entries are empty or only white space; they match runs of spaces "
+                        "(every text, for the empty entry)")
+    return warnings
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with storage.open_file(path, "rb") as f:
@@ -162,6 +176,9 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     metadata = Path(metadata).resolve() if storage.is_local(metadata) else metadata
     norm = parse_normalizer(normalize)
     entries = load_metadata(metadata)
+    warnings = metadata_warnings(entries, metadata)
+    storage.check_writable(out, folder=True)
+    storage.check_outside(out, pools, "pool")
     files = [probe(p, text_column, id_column) for p in expand_pools(pools, fmt)]
     for pool, print_ in zip(files, storage.fingerprints([p.path for p in files])):
         pool.fingerprint = print_
@@ -203,12 +220,13 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     entries = load_metadata(metadata)
     if len(entries) != n_entries:
         raise UserError(f"{metadata}: changed during the match; rerun it")
-    return finish(job, manifest, shard_stats, entries, automaton=automaton, workers=executor.parallelism,
-                  match_seconds=t2 - t1, start=t0)
+    stats = finish(job, manifest, shard_stats, entries, automaton=automaton, workers=executor.parallelism,
+                   match_seconds=t2 - t1, start=t0, warnings=warnings)
+    return stats
 
 
 def finish(job: ShardJob, manifest: dict, shard_stats: list[dict], entries: list[str], *, automaton: dict,
-           workers: int, match_seconds: float, start: float) -> dict:
+           workers: int, match_seconds: float, start: float, warnings: list[str] = ()) -> dict:
     """Totals from the shards (whichever run wrote them): counts, stats, final manifest, completion."""
     out = job.out
     counts = np.zeros(len(entries), dtype=np.uint64)
@@ -237,6 +255,7 @@ def finish(job: ShardJob, manifest: dict, shard_stats: list[dict], entries: list
         "entries_matched": int((counts > 0).sum()),
         "entries_never_matched": int((counts == 0).sum()),
         "normalize": manifest["normalize"],
+        "warnings": list(warnings),
         "shards": len(manifest["shards"]), "shards_resumed": job.resumed, "workers": workers,
         "automaton": automaton,
         "timings": {"match_seconds": round(match_seconds, 3),

@@ -82,6 +82,18 @@ def _call_packed(args):
     return _call(fn, task, _SHARED)
 
 
+def _die_with_parent() -> None:
+    """Pool initializer: the kernel kills this worker when its parent dies (Linux), so a driver
+    killed by a signal or by the OOM killer never leaves workers behind."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux/glibc: nothing to do
+        pass
+
+
 def default_workers() -> int:
     """The cores this process may use."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
@@ -129,7 +141,7 @@ class Local(Executor):
                 results = (_call(fn, t, shared) for t in tasks)
                 pool = None
             else:
-                pool = mp.get_context("fork").Pool(min(self.workers, len(tasks)))
+                pool = mp.get_context("fork").Pool(min(self.workers, len(tasks)), initializer=_die_with_parent)
                 results = pool.imap_unordered(_call_packed, [(fn, t) for t in tasks])
             try:
                 for task, result, error in results:

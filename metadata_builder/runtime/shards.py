@@ -214,6 +214,18 @@ def require_complete(out, what: str, rerun: str) -> dict:
         raise UserError(f"{path}: unreadable ({exc}); {rerun}") from None
 
 
+def check_input_finished(path) -> None:
+    """Refuse a table read from a job folder (``wiki-count``'s ``unigrams.parquet``...) whose job did
+    not finish: its tables may come from two different runs."""
+    path = storage.canonical(path)
+    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    settings = storage.under(folder, JOB_DIR, "settings.json")
+    if storage.is_file(settings) and not is_complete(folder):
+        what = storage.read_json(settings).get("what", "run")
+        raise UserError(f"{path}: its folder holds an incomplete {what} (no {JOB_DIR}/complete.json); "
+                        f"rerun that {what} command to finish it")
+
+
 def job_settings(out) -> dict | None:
     """The settings recorded in ``out`` (None when it holds no job)."""
     path = storage.under(out, JOB_DIR, "settings.json")

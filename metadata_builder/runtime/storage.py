@@ -242,6 +242,27 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
         raise UserError(f"cannot write {target}: {existing} is not a writable folder; choose a writable output location")
 
 
+def check_outside(out: str | os.PathLike, inputs, what: str = "input") -> None:
+    """Refuse an output folder inside (or equal to) a folder that is read as input: a rerun would
+    read the run's own outputs as input."""
+    out = canonical(out)
+    for spec in inputs:
+        spec = canonical(spec)
+        base = spec
+        for i, ch in enumerate(spec):  # a glob reads below the folder before its first wildcard
+            if ch in "*?[":
+                base = spec[:i].rsplit("/", 1)[0] or "/"
+                break
+        if is_local(out) and is_local(base):
+            out_path, folder = Path(out).resolve(), Path(base).resolve()
+            inside = folder.is_dir() and (out_path == folder or folder in out_path.parents)
+        else:
+            inside = out.rstrip("/") == base.rstrip("/") or out.startswith(base.rstrip("/") + "/")
+        if inside:
+            raise UserError(f"--out {out} is inside the {what} folder {spec}: its outputs would be read as "
+                            f"{what} on the next run; choose an --out outside it")
+
+
 def _unwritable(path, exc: OSError) -> UserError:
     return UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output location")
 

@@ -104,11 +104,10 @@ def scan_file(path: str | os.PathLike, min_hour_views: int = MIN_HOUR_VIEWS) -> 
                 if len(fields) != 4:
                     malformed(lineno, f"expected 4 space-separated fields: {raw[:80]!r}")
                     continue
-                try:
-                    views = int(fields[2])
-                except ValueError:
-                    malformed(lineno, f"views {fields[2][:20]!r} is not an integer")
+                if not (fields[2].isascii() and fields[2].isdigit()):  # int() would take "1_000", "+70", "٧٠"
+                    malformed(lineno, f"views {fields[2][:20]!r} is not a count")
                     continue
+                views = int(fields[2])
                 report["en_lines"] += 1
                 title = fields[1].strip().replace("_", " ")
                 if ":" in title:

@@ -85,6 +85,7 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
         raise UserError("no dump given; pass one or more MediaWiki XML dump files")
     started = time.perf_counter()
     out = storage.under(out)  # a Path, or a URL string: partials and tables go to object storage
+    storage.check_writable(out, folder=True)
     shards = plan_shards(dumps, shard_bytes(dumps, shard_mb))
     job = ShardJob(out, "wiki-count", _settings(dumps, shards, cleaner),
                    outputs=lambda s: [storage.under(out, "shards", s.name, name)
