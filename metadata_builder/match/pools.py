@@ -50,6 +50,11 @@ class PoolFile:
     header: bool = False
     fingerprint: dict | None = None  # :func:`metadata_builder.runtime.storage.fingerprint` at match time
 
+    @property
+    def identity(self) -> dict | None:
+        """What the shard job checks of this file on a resume: its content fingerprint."""
+        return self.fingerprint
+
     def to_dict(self) -> dict:
         """What the match manifest records of the file: resolved text column, content fingerprint."""
         return {"name": self.name, "path": self.path, "format": self.format,

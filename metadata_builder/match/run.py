@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pyarrow import ArrowException as ArrowError
 
 from ..errors import UserError
 from ..runtime import storage
@@ -191,9 +192,10 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     }
     job = ShardJob(out, "match", {"format_version": FORMAT_VERSION, "metadata": manifest["metadata"]["sha256"],
                                   "normalize": norm.name, "id column": id_column,
-                                  "pool files": manifest["shards"]},
-                   outputs=lambda pool: [shard_parquet(out, pool.name)])
-    if job.up_to_date():  # the same metadata and pool files, finished: nothing to do
+                                  "pool files": [{k: v for k, v in p.items() if k != "fingerprint"}
+                                                 for p in manifest["shards"]]},
+                   outputs=lambda pool: [shard_parquet(out, pool.name)], on_changed="refuse")
+    if job.up_to_date(shards=files):  # the same metadata and pool files, finished: nothing to do
         return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
     job.start()
     todo = job.pending(files)
@@ -235,10 +237,15 @@ def finish(job: ShardJob, manifest: dict, shard_stats: list[dict], entries: list
         shard["rows"] = stats["rows"]
         for key in COUNT_KEYS:
             totals[key] += stats.get(key, 0)
-        pf = storage.parquet_file(shard_parquet(out, shard["name"]))
-        for i in range(pf.num_row_groups):
-            ids = pf.read_row_group(i, columns=["entry_ids"]).column(0).combine_chunks().flatten()
-            counts += np.bincount(ids.to_numpy(), minlength=len(entries)).astype(np.uint64)
+        path = shard_parquet(out, shard["name"])
+        try:
+            pf = storage.parquet_file(path)
+            for i in range(pf.num_row_groups):
+                ids = pf.read_row_group(i, columns=["entry_ids"]).column(0).combine_chunks().flatten()
+                counts += np.bincount(ids.to_numpy(), minlength=len(entries)).astype(np.uint64)
+        except (OSError, ValueError, UserError, ArrowError) as exc:
+            raise UserError(f"{path}: unreadable ({type(exc).__name__}: {exc}); delete it and rerun the same "
+                            "command (that shard is matched again)") from None
     storage.write_npy(storage.under(out, "entry_counts.npy"), counts)
     count_map: dict[str, int] = {}
     for entry, c in zip(entries, counts.tolist()):

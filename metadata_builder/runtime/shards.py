@@ -69,6 +69,11 @@ def shard_name(shard) -> str:
     return str(shard["name"] if isinstance(shard, dict) else shard.name)
 
 
+def shard_path(shard) -> str:
+    """The input file a shard reads, for messages (its ``path``), else its name."""
+    return str(shard["path"] if isinstance(shard, dict) and "path" in shard else getattr(shard, "path", shard_name(shard)))
+
+
 def shard_identity(shard):
     """What a shard's own input is, when it has one to check (its ``identity``, e.g. a file's
     fingerprint): a finished shard whose input changed is done again."""
@@ -96,14 +101,18 @@ class ShardJob:
         user when they change, so name them plainly (``"metadata"``, ``"pool files"``, ``"t"``).
     outputs : ``outputs(shard) -> [path, ...]``, the files a shard writes: their sizes go into its
         marker, and a shard whose files are missing or of another size is done again.
+    on_changed : what happens to a finished shard whose own input changed since (its ``identity``,
+        e.g. a pool file's fingerprint): ``"redo"`` it, or ``"refuse"`` the run with one line.
     """
 
-    def __init__(self, out, what: str, settings: dict, outputs: Callable[[Any], list] | None = None):
+    def __init__(self, out, what: str, settings: dict, outputs: Callable[[Any], list] | None = None,
+                 on_changed: str = "redo"):
         self.out = storage.under(out)
         self.what = what
         self.settings = _plain(settings)  # as it reads back from disk
         self.key = settings_key(self.settings)
         self.outputs = outputs
+        self.on_changed = on_changed
         self.resumed = 0
 
     # --- paths ------------------------------------------------------------------------------------
@@ -118,16 +127,19 @@ class ShardJob:
         return self._path("complete.json")
 
     # --- the job ----------------------------------------------------------------------------------
-    def up_to_date(self, record: dict | None = None) -> bool:
+    def up_to_date(self, record: dict | None = None, shards: Sequence = ()) -> bool:
         """Whether ``out`` already holds this job, finished, with ``record``'s items in its completion
-        record: the command can return its outputs as they are instead of making them again."""
+        record and every one of ``shards`` finished on the same input: the command can return its
+        outputs as they are instead of making them again."""
         if not storage.is_file(self.complete_path):
             return False
         try:
             done = storage.read_json(self.complete_path)
         except (OSError, ValueError):
             return False
-        return done.get("key") == self.key and all(done.get(k) == _plain(v) for k, v in (record or {}).items())
+        if done.get("key") != self.key or any(done.get(k) != _plain(v) for k, v in (record or {}).items()):
+            return False
+        return all(self.finished(s) is not None for s in shards)
 
     def start(self) -> "ShardJob":
         """Check the folder holds this job (or nothing), record the settings, mark it unfinished."""
@@ -162,7 +174,12 @@ class ShardJob:
             marker = storage.read_json(path)
         except (OSError, ValueError):  # a marker cut short by a full disk: the shard is redone
             return None
-        same = marker.get("settings") == self.key and marker.get("identity") == _plain(shard_identity(shard))
+        if marker.get("settings") != self.key:
+            return None
+        same = marker.get("identity") == _plain(shard_identity(shard))
+        if not same and self.on_changed == "refuse":
+            raise UserError(f"{shard_path(shard)}: changed since an earlier run in {self.out} used it "
+                            f"(shard {shard_name(shard)}); restore it, or choose a new --out")
         if same and self.outputs is not None:
             recorded = marker.get("outputs") or {}
             for output in self.outputs(shard):
