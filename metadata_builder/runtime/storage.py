@@ -263,6 +263,13 @@ def check_outside(out: str | os.PathLike, inputs, what: str = "input") -> None:
                             f"{what} on the next run; choose an --out outside it")
 
 
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    import glob as globbing
+
+    return globbing.escape(name)
+
+
 def _unwritable(path, exc: OSError) -> UserError:
     return UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output location")
 
@@ -275,6 +282,9 @@ def _local_atomic_path(path: str | os.PathLike):
         raise UserError(f"cannot write {path}: it is a folder; give a file name (e.g. {path / 'out.parquet'})")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):  # left by a killed earlier write
+            with contextlib.suppress(OSError):
+                stale.unlink()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as exc:
