@@ -68,9 +68,8 @@ def domain_language(code: str) -> str:
 
 def is_wikipedia(code: str) -> bool:
     """A Wikipedia's domain code (``en``, ``en.m``), not a sister project or a Wikimedia site."""
-    if ".m" in code:
-        code = code.replace(".m", "")
-    return "." not in code and code not in NOT_WIKIPEDIA
+    parts = [part for part in code.split(".") if part != "m"]  # the mobile marker as a whole part only
+    return len(parts) == 1 and parts[0] not in NOT_WIKIPEDIA
 
 
 def _lines(f, chunk_size: int = 1 << 22):
