@@ -6,7 +6,7 @@ MB    := $(VENV)/bin/metadata-builder
 BUILD ?= build
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data$(if $(NLTK_DATA),:$(NLTK_DATA))
 
-.PHONY: help setup metadata worldwide-metadata test clean pageviews-download bench bench-wiki bench-wiki-scale bench-ray bench-balance bench-match report
+.PHONY: help setup metadata worldwide-metadata test clean pageviews-download pageviews-download-worldwide bench bench-wiki bench-wiki-scale bench-ray bench-balance bench-match bench-worldwide report
 
 help:
 	@echo "make metadata   build metadata.json on the embedded default (WordNet 3.0 + Wikipedia sample)"
@@ -69,8 +69,20 @@ test:
 pageviews-download:
 	bash scripts/download_pageviews.sh data/pageview_days.txt .cache/pageviews
 
+# Needs the internet: Meta CLIP 2's 37 days x 24 hourly files (data/pageview_days_worldwide.txt), for
+# 'pageviews --all-languages'.
+pageviews-download-worldwide:
+	bash scripts/download_pageviews.sh data/pageview_days_worldwide.txt .cache/pageviews
+
 # Benchmarks: each writes a markdown table to bench/results/<name>.md (see bench/README.md).
-bench: bench-wiki bench-wiki-scale bench-ray bench-balance bench-match
+bench: bench-wiki bench-wiki-scale bench-ray bench-balance bench-match bench-worldwide
+
+# ~5 min: per-language counting (ja, vi samples of ../shared) vs wikiextractor + Meta CLIP 2's
+# tokeniser (in its own venv: wikiextractor is AGPL), paired runs, CPU time and peak memory.
+BENCH_WORLDWIDE_ARGS ?=
+bench-worldwide:
+	@EXTRAS=bench,worldwide bash scripts/setup.sh
+	$(PY) -m bench.bench_worldwide $(BENCH_WORLDWIDE_ARGS)
 
 # ~5 min: wiki-count vs wikiextractor + plain count on a 1 GiB multistream dump (cached in .cache/bench).
 BENCH_WIKI_ARGS ?=

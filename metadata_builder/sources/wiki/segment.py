@@ -44,6 +44,7 @@ class SegmenterSpec:
     extra: str | None  # pip extra that installs it (None: no dependency)
     packages: tuple[str, ...]  # distributions whose versions are recorded with the counts
     build: Callable[[], Callable[[str], list[str]]]
+    clean: bool = False  # its tokens are never empty nor padded with white space (no strip needed)
 
     def version(self) -> str:
         """``name`` with the versions of its packages (recorded in the counts' settings and stats)."""
@@ -139,12 +140,12 @@ def tibetan_syllables(chunk: str) -> list[str]:
 
 
 SEGMENTERS = {
-    "mecab-ipadic": SegmenterSpec("mecab-ipadic", "ja", ("fugashi", "ipadic"), _mecab_ipadic),
+    "mecab-ipadic": SegmenterSpec("mecab-ipadic", "ja", ("fugashi", "ipadic"), _mecab_ipadic, clean=True),
     "jieba": SegmenterSpec("jieba", "zh", ("jieba",), _jieba),
     "pythainlp-newmm": SegmenterSpec("pythainlp-newmm", "th", ("pythainlp",), _pythainlp_newmm),
     "laonlp": SegmenterSpec("laonlp", "lo", ("laonlp",), _laonlp),
     "khmer-nltk": SegmenterSpec("khmer-nltk", "km", ("khmer-nltk",), _khmer_nltk),
-    "myanmar-syllables": SegmenterSpec("myanmar-syllables", None, (), lambda: myanmar_syllables),
+    "myanmar-syllables": SegmenterSpec("myanmar-syllables", None, (), lambda: myanmar_syllables, clean=True),
     "tibetan-syllables": SegmenterSpec("tibetan-syllables", None, (), lambda: tibetan_syllables),
 }
 
@@ -182,7 +183,9 @@ def spec_for(lang: str, name: str | None = None) -> SegmenterSpec:
 
 
 class Segmenter:
-    """A segmenter ready to use: ``segmenter(chunk) -> tokens``, memoised per chunk."""
+    """A segmenter ready to use: ``segmenter(chunk) -> tokens``, each token stripped and empty ones
+    left out (the release strips every token and skips empty ones), memoised per chunk.
+    ``segmenter.segment(chunk)`` gives the segmenter's raw tokens."""
 
     def __init__(self, spec: SegmenterSpec):
         self.spec = spec
@@ -194,7 +197,10 @@ class Segmenter:
         if tokens is None:
             if len(self.memo) >= MEMO_CHUNKS:
                 self.memo.clear()
-            tokens = self.memo[chunk] = self.segment(chunk)
+            tokens = self.segment(chunk)
+            if not self.spec.clean:
+                tokens = [t for t in (t.strip() for t in tokens) if t]
+            self.memo[chunk] = tokens
         return tokens
 
 

@@ -51,7 +51,10 @@ PUNCTUATION = frozenset(string.punctuation + EXTRA_PUNCTUATION)
 WEIRD_PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("“", "”"), ("‘", "’"), ("（", "）"), ("【", "】"),
                ("《", "》"), ("〈", "〉"), ("「", "」"), ("『 ", "』"))
 
-_WHITE_SPACE = tuple(c for c in range(0x110000) if not 0xD800 <= c < 0xE000 and chr(c).isspace())
+#: ``str.isspace()`` code points (Unicode White_Space plus the C0 separators 0x1C-0x1F); a test checks
+#: this list against every code point of the running Python.
+WHITE_SPACE = (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+               0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
 
 
 def is_cjk_like(ch: str) -> bool:
@@ -93,7 +96,8 @@ def split_spaced(text: str) -> list[str]:
 
 
 def tokens(text: str, segment=None) -> list[str]:
-    """The raw token stream of one text: :func:`split_spaced`, or ``segment`` on each white-space chunk."""
+    """The raw token stream of one text: :func:`split_spaced`, or ``segment`` on each white-space chunk
+    (``segment``: a function ``chunk -> tokens``, e.g. a :class:`.segment.Segmenter`'s ``segment``)."""
     if segment is None:
         return split_spaced(text)
     return [token for chunk in text.split() for token in segment(chunk)]
@@ -136,14 +140,14 @@ def _re2_class(points) -> str:
     return "[" + "".join(parts) + "]"
 
 
-#: RE2 patterns: a character that stands alone; a run of white space; a token of punctuation only;
-#: a token starting with punctuation.
+#: RE2 patterns: a character that stands alone; a run of white space; a token of punctuation only; a
+#: token that holds a punctuation mark or a pair's half (only those can be weird).
 _ALONE = _re2_class({ord(c) for c in PUNCTUATION}
                     | {c for a, b in CJK_LIKE_RANGES for c in range(a, b + 1)})
-_SPACE_RUN = _re2_class(_WHITE_SPACE) + "+"
+_SPACE_RUN = _re2_class(WHITE_SPACE) + "+"
 _PUNCT_CLASS = _re2_class({ord(c) for c in PUNCTUATION})
-_PURE_PUNCT = "^" + _PUNCT_CLASS + "+$"
 _PUNCT_FIRST = "^" + _PUNCT_CLASS
+_PAIR_HALF = _re2_class({ord(c) for pair in WEIRD_PAIRS for half in pair for c in half if not c.isspace()})
 _PUNCT_VALUES = pa.array(sorted(PUNCTUATION), pa.large_string())
 
 
@@ -204,20 +208,21 @@ class ShardCountsV2:
         """Flat tokens, their article, and the chain breaks of texts of a no-space language."""
         segment = self.segment
         flat, article = [], []
-        for i, text in enumerate(texts):
+        for text in texts:
             before = len(flat)
             for chunk in text.split():
-                flat.extend(segment(chunk))
+                flat.extend(segment(chunk))  # stripped, empty tokens left out (see Segmenter.tokens)
             article.append(len(flat) - before)
-        stripped = [t.strip() for t in flat]
         article = np.repeat(np.arange(len(texts), dtype=np.int64), article)
-        keep = np.fromiter((bool(t) for t in stripped), dtype=bool, count=len(stripped))
-        array = pa.array(stripped, pa.large_string()).filter(pa.array(keep))
-        article = article[keep]
-        weird = pc.or_(pc.match_substring_regex(array, _PURE_PUNCT), pc.match_substring_regex(array, _PUNCT_FIRST))
-        for a, b in WEIRD_PAIRS:
-            weird = pc.or_(weird, pc.xor(pc.match_substring(array, a), pc.match_substring(array, b)))
-        return array, article, weird.to_numpy(zero_copy_only=False)
+        array = pa.array(flat, pa.large_string())
+        # pure punctuation and weird tokens break the chain: "starts with a mark" covers pure
+        # punctuation and the first weird test; the pair test runs in Python on the few other tokens
+        # that hold a pair's half
+        brk = pc.match_substring_regex(array, _PUNCT_FIRST).to_numpy(zero_copy_only=False).copy()
+        halves = pc.match_substring_regex(array, _PAIR_HALF).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(halves & ~brk).tolist():
+            brk[i] = is_weird(flat[i])
+        return array, article, brk
 
     def _tokenise(self) -> None:
         texts, self._texts, self._chars = self._texts, [], 0

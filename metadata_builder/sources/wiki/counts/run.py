@@ -105,7 +105,7 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
 
     count_started = time.perf_counter()
     todo = job.pending(shards)
-    if todo:
+    if todo and tokenization.recipe == "metaclip-v1":
         arrow_rules()  # ~0.4 s once here; forked workers inherit the result
     shared = dict(root=str(shard_root), cleaner=cleaner, spill_entries=spill_entries, tokenization=tokenization)
     with LiveBar(sum(s.compressed_bytes for s in todo), desc="wiki-count", unit="B", unit_scale=True, size=3,
