@@ -28,7 +28,7 @@ def add_arguments(p):
     wiki.add_argument("--unigram-min", type=int, default=100, help="keep words with count >= this (default 100)")
     wiki.add_argument("--unigram-min-articles", type=int, default=3,
                       help="... and seen in >= this many articles (default 3; needs an 'articles' column)")
-    wiki.add_argument("--bigrams", help="bigrams.parquet (w1, w2, count, pmi, score_v2)")
+    wiki.add_argument("--bigrams", help="bigrams.parquet (w1, w2, count, c1, c2, pmi, score_v2)")
     rule = wiki.add_mutually_exclusive_group()
     rule.add_argument("--bigram-pmi", type=float, default=None,
                       help="keep pairs with NLTK PMI >= this (default 30, recipe metaclip-v1)")
