@@ -48,7 +48,10 @@ def cases() -> list[tuple[str, list[str], dict]]:
     return out
 
 
-def record() -> dict:
+def record(tokens: str | None = None) -> dict:
+    """Run every case; ``tokens`` (e.g. ``metaclip-v1``) is passed to wiki_count when it takes it."""
+    import inspect
+
     import duckdb
     import pyarrow
 
@@ -60,6 +63,8 @@ def record() -> dict:
         out = RUN_DIR / name
         shutil.rmtree(out, ignore_errors=True)
         workers = options.pop("workers", 1)
+        if tokens and "tokens" in inspect.signature(wiki_count).parameters:
+            options["tokens"] = tokens
         stats = wiki_count(dumps, out, executor=Local(workers=workers, progress=False), **options)
         runs[name] = {
             "sha256": {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in OUTPUTS},
@@ -92,8 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=paths.PROJECT_ROOT / "bench" / "results" / "wiki-outputs.json")
     parser.add_argument("--check", type=Path, help="an earlier record to compare with (exit 1 on any difference)")
+    parser.add_argument("--tokens", help="the tokens recipe for every run (when wiki_count has recipes)")
     args = parser.parse_args(argv)
-    new = record()
+    new = record(args.tokens)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(new, indent=1) + "\n")
     print(f"-> {args.out}")

@@ -208,12 +208,11 @@ def test_multistream_shards_give_identical_outputs(multistream, sample_run, tmp_
     # with 2 workers, also spill the counters often (the Arrow form in small batches, so the size is
     # checked often): partial files must sum to the same tables, whichever counter made them
     from metadata_builder.sources.wiki import tokens
-    from metadata_builder.sources.wiki.counts import shard
 
     if form == "compiled" and tokens._tokencount is None:
         pytest.skip("the compiled counter is not built (no C compiler at install)")
     counter = {"compiled": tokens.CompiledShardCounts, "arrow": tokens.ArrowShardCounts}[form]
-    monkeypatch.setattr(shard, "ShardCounts", counter)  # inherited by the forked workers
+    monkeypatch.setattr(tokens, "ShardCounts", counter)  # the v1 recipe's counter; inherited by forked workers
     spill = 3_000_000 if workers == 1 else 40_000
     if form == "arrow":
         monkeypatch.setattr(counter, "BATCH_CHARS", 1 << 15)
