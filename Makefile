@@ -84,7 +84,7 @@ bench-worldwide:
 	@EXTRAS=bench,worldwide bash scripts/setup.sh
 	$(PY) -m bench.bench_worldwide $(BENCH_WORLDWIDE_ARGS)
 
-# ~5 min: wiki-count vs wikiextractor + plain count on a 1 GiB multistream dump (cached in .cache/bench).
+# ~8 min: wiki-count vs wikiextractor + plain count on real text (every real page once) and on a 1 GiB repeated-sample dump (cached in .cache/bench).
 BENCH_WIKI_ARGS ?=
 bench-wiki:
 	@EXTRAS=bench bash scripts/setup.sh
