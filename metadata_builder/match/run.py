@@ -25,31 +25,13 @@ from ..errors import UserError
 from ..runtime import storage
 from ..runtime.executor import Executor, Local
 from ..runtime.shards import ShardJob
-from .engine import Matcher
+from .engine import Engine
+from .metadata import load_metadata
 from .normalize import parse as parse_normalizer
 from .output import FORMAT_VERSION, entries_digest, shard_parquet
 from .pools import PoolFile, expand_pools, probe, read_batches
 
 COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", "bad_rows")
-
-
-def load_metadata(path: str | os.PathLike) -> list[str]:
-    """The metadata: a JSON list of strings (an entry's id is its index)."""
-    path = storage.canonical(path)
-    try:
-        entries = json.loads(Path(path).read_text(encoding="utf-8") if storage.is_local(path)
-                             else storage.read_text(path))
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the metadata ({exc.strerror or exc})") from None
-    except ValueError as exc:  # JSON or UTF-8 error
-        raise UserError(f"{path}: not valid JSON ({exc}); the metadata must be a JSON list of strings") from None
-    if not isinstance(entries, list):
-        raise UserError(f"{path}: the metadata is a JSON {type(entries).__name__}, not a list of strings")
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, str):
-            raise UserError(f"{path}: entry {i} is {json.dumps(entry)[:40]} ({type(entry).__name__}), "
-                            "not a string; the metadata must be a JSON list of strings")
-    return entries
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -131,22 +113,25 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
 class _Shared:
     """What every shard task receives once: the compiled matcher and where to write."""
 
-    matcher: Matcher | None
+    matcher: Engine | None
     out: str
     id_column: str | None
     batch_size: int
 
 
-def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.PathLike, *,
+def match_pools(pools: list, metadata: str | os.PathLike, out: str | os.PathLike, *,
                 text_column: str | None = None, id_column: str | None = None, fmt: str = "auto",
+                column_names: list[str] | None = None,
                 normalize: str = "metaclip-v1", matcher: str = "auto", executor: Executor | None = None,
                 batch_size: int = 8192) -> dict:
-    """Match pool files against a metadata JSON list; write the match folder ``out``; return stats.
+    """Match pool files against the metadata; write the match folder ``out``; return stats.
 
     Parameters
     ----------
-    pools : files, folders or globs (parquet, jsonl, tsv, csv, txt, COCO json).
-    metadata : JSON list of strings; entry id = index.
+    pools : files, folders or globs (parquet, jsonl, tsv, csv, txt, COCO json, webdataset tar,
+        Arrow), or Hugging Face ``datasets.Dataset`` objects (their Arrow files).
+    metadata : ``metadata.json`` (JSON list of strings; entry id = index) or ``metadata.parquet``.
+    column_names : names for the columns of headerless tsv/csv files (``["caption", "url"]``).
     normalize : ``metaclip-v1`` (docs/recipe.md §2, exact) or options (:mod:`.normalize`).
     matcher : engine: ``auto``, ``hash`` or ``automaton`` (same results).
     executor : where shards run (:mod:`metadata_builder.runtime.executor`; default one local
@@ -159,7 +144,7 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     metadata = Path(metadata).resolve() if storage.is_local(metadata) else metadata
     norm = parse_normalizer(normalize)
     entries = load_metadata(metadata)
-    files = [probe(p, text_column, id_column) for p in expand_pools(pools, fmt)]
+    files = [probe(p, text_column, id_column, column_names) for p in expand_pools(pools, fmt)]
     manifest = {
         "format_version": FORMAT_VERSION,
         "metadata": {"path": str(metadata), "sha256": sha256_file(metadata),
@@ -175,7 +160,7 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     job.start()
     todo = job.pending(files)
     rss_before = rss_mb()
-    built = Matcher(entries, norm, matcher) if todo else None
+    built = Engine(entries, norm, matcher) if todo else None
     n_entries = len(entries)
     del entries  # read again at the end: the workers should not inherit it
     release_free_memory()
