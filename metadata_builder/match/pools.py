@@ -568,7 +568,8 @@ def _coco(pool: PoolFile, id_column, batch_size):
 
 # --- re-reading rows (the curated subset of balance) ----------------------------------------------
 
-def read_rows(pool: PoolFile, rows, batch_size: int = 65_536, expected_rows: int | None = None):
+def read_rows(pool: PoolFile, rows, batch_size: int = 65_536, expected_rows: int | None = None,
+              progress=None):
     """The pool's original rows ``rows`` (sorted) of one pool file, as a pyarrow table.
 
     Parquet and Arrow files are read by record batch with their own schema. Other formats are
@@ -577,7 +578,7 @@ def read_rows(pool: PoolFile, rows, batch_size: int = 65_536, expected_rows: int
     without either), txt a ``text`` column, COCO each annotation's keys followed by its image's
     (``file_name``, ``coco_url``, ...), webdataset ``__key__``, ``txt`` and the json's fields.
     ``expected_rows``: the file's row count as the match saw it (a parquet file with another count
-    is refused).
+    is refused). ``progress(n)``, when given, is called with the number of rows read so far.
     """
     import numpy as np
     import pyarrow as pa
@@ -585,7 +586,7 @@ def read_rows(pool: PoolFile, rows, batch_size: int = 65_536, expected_rows: int
     rows = np.asarray(rows, dtype=np.int64)
     path = storage.canonical(pool.path)
     if pool.format not in ("parquet", "arrow"):
-        return _records_table(_text_pool_records(pool, rows))
+        return _records_table(_text_pool_records(pool, rows, progress))
     try:
         if pool.format == "parquet":
             reader = storage.parquet_file(path)
@@ -605,6 +606,8 @@ def read_rows(pool: PoolFile, rows, batch_size: int = 65_536, expected_rows: int
         if hi > lo:
             pieces.append(batch.take(pa.array(rows[lo:hi] - start)))
         start += batch.num_rows
+        if progress is not None:
+            progress(start)
         if hi == len(rows):  # every wanted row read: the rest of the file is not needed
             break
     if pieces:
@@ -652,7 +655,7 @@ def _coco_records(path: str) -> Iterator[dict]:
         yield record
 
 
-def _text_pool_records(pool: PoolFile, rows) -> list[dict]:
+def _text_pool_records(pool: PoolFile, rows, progress=None) -> list[dict]:
     """Records of the wanted rows of a jsonl / tsv / csv / txt / COCO / webdataset pool, streamed."""
     path, fmt = str(pool.path), pool.format
     wanted = iter(rows.tolist())
@@ -690,6 +693,8 @@ def _text_pool_records(pool: PoolFile, rows) -> list[dict]:
                 yield dict(zip(names, fields))
 
     for row, record in enumerate(lines()):
+        if progress is not None and not row % 65_536:
+            progress(row)
         if row == target:
             records.append(record if isinstance(record, dict) else {})
             target = next(wanted, None)
