@@ -1,7 +1,8 @@
 """``metadata-builder``: one sub-command per module in :mod:`metadata_builder.commands`.
 
 Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``; adding a
-command is adding a module. Problems the user can fix (:class:`~metadata_builder.errors.UserError`)
+command is adding a module. Every command takes ``--no-progress`` (added here when its module does
+not define it), read by :func:`~metadata_builder.runtime.executor.from_args`. Problems the user can fix (:class:`~metadata_builder.errors.UserError`)
 print one line and exit 2, without a traceback.
 """
 
@@ -31,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__)
         module.add_arguments(p)
+        try:
+            p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        except argparse.ArgumentError:  # the command defines it itself
+            pass
         p.set_defaults(_run=module.run)
     return parser
 

@@ -77,8 +77,8 @@ def test_make_report_pipeline_on_the_embedded_default(metadata, tmp_path, capsys
     out = run_cli(["report", tmp_path / "match", "--metadata", metadata_parquet, "--t", "20",
                    "--out", tmp_path / "report20"], capsys)
     head_tail = pd.read_csv(tmp_path / "report20" / "tables" / "head_tail.csv")
-    assert list(head_tail["group"]) == ["never matched (count = 0)", "tail (1 <= count <= 20)",
-                                        "head (count > 20)", "all"]
+    assert list(head_tail["group"]) == ["never matched (count = 0)", "tail (1 <= count < 20)",
+                                        "at t (count = 20, kept whole)", "head (count > 20)", "all"]
 
 
 def test_report_errors_are_one_line(metadata, tmp_path, capsys):

@@ -55,6 +55,7 @@ def balance_warnings(counts, t, *, tail_share_target: float | None = None, expec
     """
     counts = np.asarray(counts, dtype=np.int64)
     one = unit[:-1]
+    a_one = f"{'an' if one[:1] in 'aeiou' else 'a'} {one}"
     out = []
     top = int(counts.max(initial=0))
     if top and top <= t:
@@ -75,11 +76,11 @@ def balance_warnings(counts, t, *, tail_share_target: float | None = None, expec
         kept_first = float(np.asarray(expected_kept)[first])
         name = repr(entries[first]) if entries is not None else f"entry {first}"
         if median > FLAT_MEDIAN or kept_first > 0.5 * counts[first]:
-            carried = f" ({matches_per_unit:.1f} matches per {one})" if matches_per_unit else ""
+            carried = f" ({matches_per_unit:.1f} matches per matched {one})" if matches_per_unit else ""
             out.append(f"balancing barely flattens the head at t = {t:,}: head entries keep a median "
                        f"{median:.2f} t (p90 {np.quantile(ratio, 0.9):.2f} t, max {ratio.max():,.1f} t) and the most "
                        f"matched, {name}, keeps {kept_first:,.0f} of its {counts[first]:,} {unit} in expectation; "
-                       f"a {one} kept for one entry is kept for all of its entries{carried}")
+                       f"{a_one} kept for one entry is kept for all of its entries{carried}")
         elif median < LOW_MEDIAN:
             why = (" because p[e] = t / count uses counts over every matched text while one text per image "
                    "is a candidate; --count-over images counts the chosen texts instead") if per_image_text_counts else ""

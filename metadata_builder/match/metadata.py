@@ -50,7 +50,8 @@ def load_metadata(path: str | os.PathLike) -> list[str]:
     path = storage.canonical(path)
     if _is_parquet(path):
         if not storage.is_file(path):
-            raise UserError(f"{path}: cannot read the metadata (no such file)")
+            raise UserError(f"{path}: no such metadata table; give the metadata.parquet (or metadata.json) "
+                            "written by 'metadata-builder assemble'")
         return _table(path)["entry"].tolist()
     try:
         entries = json.loads(Path(path).read_text(encoding="utf-8") if storage.is_local(path)
