@@ -44,13 +44,21 @@ def run(args):
     stats = wiki_count(args.dumps, args.out, cleaner=args.cleaner, shard_mb=args.shard_mb,
                        spill_entries=args.spill_entries, bigram_table=args.bigram_table,
                        memory_limit=args.memory_limit, pmi_min=args.pmi_min, executor=executor.from_args(args))
-    if stats.get("up_to_date"):
+    up_to_date = bool(stats.get("up_to_date"))
+    if up_to_date:
         print(f"{args.out} is up to date (same dumps and options, finished); its counts:")
+    counted = stats["timings"].get("counted_xml_bytes", stats["bytes"])
+    if up_to_date:  # nothing was done now: no time or speed to show
+        work = "nothing parsed now"
+    elif stats["shards_resumed"] == stats["shards"]:
+        work = f"all {stats['shards']} shards resumed from an earlier run, merged in {stats['timings']['total_seconds']:.1f} s"
+    else:
+        work = (f"{counted / 1e6:,.1f} MB parsed now in {stats['timings']['count_seconds']:.1f} s"
+                + (f", {stats['shards_resumed']} of {stats['shards']} shards resumed" if stats["shards_resumed"] else ""))
     print(f"{stats['pages']:,} pages: {stats['articles']:,} articles, {stats['redirects']:,} redirects, "
           f"{stats['other_namespaces']:,} other namespaces, {stats['skipped']:,} skipped\n"
           f"{stats['tokens']:,} tokens, {stats['distinct_words']:,} words, {stats['bigram_rows']:,} bigrams, "
-          f"{stats['titles']:,} titles ({stats['bytes'] / 1e6:,.1f} MB of XML in "
-          f"{stats['timings']['total_seconds']:.1f} s; {stats['shards_resumed']} of {stats['shards']} shards resumed)")
+          f"{stats['titles']:,} titles ({stats['bytes'] / 1e6:,.1f} MB of XML; {work})")
     for cut in stats["cut"]:
         print(f"truncated: {cut['path']} (shard {cut['shard']}) at byte {cut['offset']:,}: {cut['reason']}; "
               f"last complete page {json.dumps(cut['last_complete_page'], ensure_ascii=False)}")

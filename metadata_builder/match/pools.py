@@ -379,6 +379,20 @@ def _schema(pool: PoolFile):
                         "check or remove the shard") from None
 
 
+def known_rows(pools: list[PoolFile]) -> int | None:
+    """How many texts these pool files hold, when every one says so cheaply (parquet footers, Arrow
+    batches); None as soon as one is a text file (known only by reading it through)."""
+    total = 0
+    for pool in pools:
+        if pool.format == "parquet":
+            total += storage.parquet_file(pool.path).metadata.num_rows
+        elif pool.format == "arrow" and storage.is_local(storage.canonical(pool.path)):
+            total += arrow_rows(pool.path)
+        else:
+            return None
+    return total
+
+
 def arrow_rows(path: str) -> int:
     """Rows of an Arrow IPC file (memory-mapped: the batches are not copied)."""
     return sum(batch.num_rows for batch in _arrow_reader(storage.canonical(path))[1])

@@ -24,12 +24,13 @@ import numpy as np
 from ..errors import UserError
 from ..runtime import storage
 from ..runtime.executor import Executor, Local
+from ..runtime.progress import LiveBar, Meter
 from ..runtime.shards import ShardJob
 from .engine import Engine
 from .metadata import load_metadata
 from .normalize import parse as parse_normalizer
 from .output import FORMAT_VERSION, entries_digest, shard_parquet
-from .pools import PoolFile, expand_pools, probe, read_batches
+from .pools import PoolFile, expand_pools, known_rows, probe, read_batches
 
 COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", "bad_rows")
 
@@ -70,6 +71,7 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
     start = time.perf_counter()
     matcher, id_column = shared.matcher, shared.id_column
     counts = dict.fromkeys(COUNT_KEYS, 0)
+    meter = Meter(shared.progress, 2, every=shared.batch_size)
     out = shard_parquet(shared.out, pool.name)
     writer = None
     with storage.atomic_local_path(out) as tmp:  # a URL: written locally, then uploaded
@@ -97,6 +99,8 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
                 counts["texts"] += len(batch)
                 counts["matched_texts"] += len(rows)
                 counts["matches"] += len(entry)
+                meter.set(1, counts["matched_texts"])
+                meter.set(0, counts["texts"])
                 for key, value in batch.counts.items():
                     counts[key] = counts.get(key, 0) + value
             if writer is None:  # an empty shard still gets a (row-less) file
@@ -106,7 +110,13 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
         finally:
             if writer is not None:
                 writer.close()
+    meter.flush()
     return {"name": pool.name, "rows": counts["texts"], **counts, "seconds": round(time.perf_counter() - start, 3)}
+
+
+def _postfix(values, seconds) -> dict:
+    texts, matched = values
+    return {"matched": f"{matched / texts:.1%}" if texts else "–"}
 
 
 @dataclass
@@ -117,6 +127,7 @@ class _Shared:
     out: str
     id_column: str | None
     batch_size: int
+    progress: object = None  # the LiveBar's counters: texts read, texts matched
 
 
 def match_pools(pools: list, metadata: str | os.PathLike, out: str | os.PathLike, *,
@@ -174,8 +185,12 @@ def match_pools(pools: list, metadata: str | os.PathLike, out: str | os.PathLike
     if executor.parallelism > 1:  # keep the cyclic GC of forked workers off the parent's objects (fewer copied pages)
         gc.collect()
         gc.freeze()
+    total = known_rows(todo)  # texts to read (parquet and Arrow footers), None when a text file is among them
     try:
-        shard_stats = job.run(match_shard, files, executor, shared=shared, desc="match")
+        with LiveBar(total, desc="match", unit=" texts", unit_scale=True, size=2, postfix=_postfix,
+                     enabled=executor.progress and bool(todo), live=isinstance(executor, Local)) as bar:
+            shared.progress = bar.counters
+            shard_stats = job.run(match_shard, files, executor.quiet(), shared=shared)
     finally:
         gc.unfreeze()
     t2 = time.perf_counter()
