@@ -12,6 +12,7 @@ parquet reader takes ``curated/`` as one table.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,8 @@ URL, CAPTION = "url", "caption"
 #: Why a text is not in the curated set (the audit's ``reason``).
 KEPT, UNMATCHED, LOST, NOT_CHOSEN = "kept", "unmatched", "lost every draw", "not the chosen text of its image"
 COUNT_OVER = ("texts", "images")
+#: How pandas names an index it stores as a column.
+PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
 @dataclass
@@ -67,7 +70,14 @@ def _paths(out_dir, name):
 
 
 def _renamed(table, rename: dict, path: str):
-    """The pool's columns with ``rename`` applied (``URL`` -> ``url``), refused when ambiguous."""
+    """The pool's columns with ``rename`` applied (``URL`` -> ``url``), refused when ambiguous.
+
+    A pandas index stored as a column (``__index_level_0__``) is left out: without pandas' schema
+    metadata (dropped, since it describes the whole pool file) it would be a meaningless column.
+    """
+    index_columns = [n for n in table.column_names if PANDAS_INDEX.fullmatch(n)]
+    if index_columns:
+        table = table.drop_columns(index_columns)
     names = list(table.column_names)
     for source, target in rename.items():
         if source not in names:
@@ -109,19 +119,21 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
               "row": pa.array(rows[candidates]), "p": pa.array(probability[candidates])}
     if shared.has_id:
         online["id"] = table["id"].filter(pa.array(candidates))
-    with storage.atomic_local_path(paths["online"]) as tmp:  # a URL: written locally, then uploaded
-        pq.write_table(pa.table({k: online[k] for k in ("shard", "row", "id", "p") if k in online}), tmp)
+    if candidates.any():  # (no file without rows: HF datasets cannot read an empty parquet file)
+        with storage.atomic_local_path(paths["online"]) as tmp:  # a URL: written locally, then uploaded
+            pq.write_table(pa.table({k: online[k] for k in ("shard", "row", "id", "p") if k in online}), tmp)
 
     # the curated subset: the pool's own columns (URL/caption renamed when asked), then its identity
-    subset = read_rows(PoolFile.from_dict(shard), rows[kept], expected_rows=shard.get("rows"),
-                       progress=lambda n: meter.set(0, n))
-    subset = _renamed(subset, shared.rename, shard["path"]).replace_schema_metadata(None)
-    extra = {SHARD_COLUMN: pa.array([name] * int(kept.sum()), pa.string()), ROW_COLUMN: pa.array(rows[kept]),
-             P_COLUMN: pa.array(probability[kept])}
-    for column, values in extra.items():
-        subset = subset.append_column(column if column not in subset.column_names else f"{column}_balance", values)
-    with storage.atomic_local_path(paths["curated"]) as tmp:
-        pq.write_table(subset, tmp)
+    if kept.any():
+        subset = read_rows(PoolFile.from_dict(shard), rows[kept], expected_rows=shard.get("rows"),
+                           progress=lambda n: meter.set(0, n))
+        subset = _renamed(subset, shared.rename, shard["path"]).replace_schema_metadata(None)
+        extra = {SHARD_COLUMN: pa.array([name] * int(kept.sum()), pa.string()), ROW_COLUMN: pa.array(rows[kept]),
+                 P_COLUMN: pa.array(probability[kept])}
+        for column, values in extra.items():
+            subset = subset.append_column(column if column not in subset.column_names else f"{column}_balance", values)
+        with storage.atomic_local_path(paths["curated"]) as tmp:
+            pq.write_table(subset, tmp)
     meter.set(0, pool_rows)
 
     if shared.audit:
@@ -156,7 +168,7 @@ def _write_audit(shard, shared: _Shared, path, rows, offsets, ids, keys, probabi
     id_column = shared.match.manifest.get("id_column")
     pool = PoolFile.from_dict(shard)
     lengths = np.diff(offsets)
-    writer = None
+    writer, empty = None, False
     with storage.atomic_local_path(path) as tmp:
         try:
             for batch in read_batches(pool, id_column, 65_536):
@@ -206,11 +218,14 @@ def _write_audit(shard, shared: _Shared, path, rows, offsets, ids, keys, probabi
                     writer = pq.ParquetWriter(tmp, out.schema)
                 writer.write_table(out.cast(writer.schema))
                 progress(first + n)
-            if writer is None:  # an empty pool file still gets a (row-less) audit
+            if writer is None:  # an empty pool file: a row-less audit file, removed below
                 writer = pq.ParquetWriter(tmp, pa.schema([("shard", pa.string()), ("row", pa.int64())]))
+                empty = True
         finally:
             if writer is not None:
                 writer.close()
+    if empty:
+        storage.remove(path)
 
 
 def _common_type(types):
@@ -253,6 +268,7 @@ def unify_curated(out_dir, shards: list[dict]) -> int:
     import pyarrow.parquet as pq
 
     paths = [_paths(out_dir, s["name"])["curated"] for s in shards]
+    paths = [p for p in paths if storage.is_file(p)]  # (a shard that kept no text has no file)
     schemas = [storage.parquet_file(p).schema_arrow for p in paths]
     types: dict = {}
     for schema in schemas:
@@ -300,6 +316,7 @@ def _export_columns(match: MatchOutput, url_column: str | None, caption_column: 
         names = pool_columns(PoolFile.from_dict(shard))
         if names is None:
             continue  # (jsonl: known row by row, checked when the rows are read)
+        names = [n for n in names if not PANDAS_INDEX.fullmatch(n)]
         for source, target in rename.items():
             if source not in names:
                 hint = " (name them with 'match --column-names')" if all(n.isdigit() for n in names) else ""
@@ -323,7 +340,8 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     out_dir : receives ``curated/SHARD.parquet`` (the pool's original columns of the kept texts,
         then ``shard``, ``row`` and ``keep_probability``), ``online/SHARD.parquet`` (``shard``,
         ``row``, [``id``], ``p``: every candidate text with its keep probability, for loaders that
-        draw at training time), ``entries/SHARD.npz`` (per-entry counts of the shard),
+        draw at training time; neither is written for a shard without rows, since some readers
+        refuse an empty parquet file), ``entries/SHARD.npz`` (per-entry counts of the shard),
         ``stats.json``, ``entry_counts.npy`` (the counts p[e] came from), ``entry_kept.npy``
         (uint64, kept texts per entry), ``entry_expected_kept.npy`` (float64, expected kept texts
         per entry) and, with ``audit``, ``audit/SHARD.parquet``; read it back with
