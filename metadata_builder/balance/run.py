@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..match.output import MatchOutput
-from ..match.pools import PoolFile, pool_columns, read_batches, read_rows
+from ..match.pools import PoolFile, pool_columns, read_batches, read_rows, verify_rows
 from ..runtime import storage
 from ..runtime.executor import Executor, Local
 from ..runtime.progress import LiveBar, Meter
@@ -69,6 +69,13 @@ def _paths(out_dir, name):
             "audit": under(out_dir, "audit", f"{name}.parquet")}
 
 
+def _outputs(out_dir, name: str, audit: bool) -> list:
+    """The files a shard may write (the job records their sizes; a shard that kept no text writes
+    no curated file, and none are written for the audit without --audit)."""
+    paths = _paths(out_dir, name)
+    return [paths[k] for k in ("curated", "entries", "online") + (("audit",) if audit else ())]
+
+
 def _renamed(table, rename: dict, path: str):
     """The pool's columns with ``rename`` applied (``URL`` -> ``url``), refused when ambiguous.
 
@@ -101,7 +108,7 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
     paths = _paths(shared.out_dir, name)
     meter = Meter(shared.progress, 1, every=65_536)
     pool_rows = int(shard.get("rows") or 0)
-    table = shared.match.table(name, ["row", "entry_ids"] + (["id"] if shared.has_id else []))
+    table = shared.match.table(name, ["row", "entry_ids", "text_hash"] + (["id"] if shared.has_id else []))
     rows = table["row"].to_numpy().astype(np.int64)
     offsets, ids = flatten_entry_ids(table["entry_ids"])
     keys = text_keys(shared.seed, name, rows)
@@ -123,10 +130,13 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
         with storage.atomic_local_path(paths["online"]) as tmp:  # a URL: written locally, then uploaded
             pq.write_table(pa.table({k: online[k] for k in ("shard", "row", "id", "p") if k in online}), tmp)
 
-    # the curated subset: the pool's own columns (URL/caption renamed when asked), then its identity
+    # the curated subset: the pool's own columns (URL/caption renamed when asked), then its identity;
+    # the rows read back must be the texts the match saw (their hashes), or the pool changed
+    pool = PoolFile.from_dict(shard)
+    pool.check_unchanged()
     if kept.any():
-        subset = read_rows(PoolFile.from_dict(shard), rows[kept], expected_rows=shard.get("rows"),
-                           progress=lambda n: meter.set(0, n))
+        subset = read_rows(pool, rows[kept], expected_rows=shard.get("rows"), progress=lambda n: meter.set(0, n))
+        verify_rows(pool, subset, table["text_hash"].to_numpy()[kept])
         subset = _renamed(subset, shared.rename, shard["path"]).replace_schema_metadata(None)
         extra = {SHARD_COLUMN: pa.array([name] * int(kept.sum()), pa.string()), ROW_COLUMN: pa.array(rows[kept]),
                  P_COLUMN: pa.array(probability[kept])}
@@ -259,24 +269,26 @@ def _conform(column, target, n: int):
                          for v in column.to_pylist()], pa.string())
 
 
-def unify_curated(out_dir, shards: list[dict]) -> int:
+def unify_curated(out_dir, shards: list[dict], rewritten=None) -> int:
     """Give every curated file one schema (columns in first-seen order, one type each), rewriting
     only the files that differ (a text pool's shard with no kept row, a jsonl field typed
     differently in two files); returns how many were rewritten. Readers that take the folder as one
-    table (pandas, pyarrow.dataset, DuckDB, HF datasets) then agree on its columns."""
+    table (pandas, pyarrow.dataset, DuckDB, HF datasets) then agree on its columns.
+    ``rewritten(shard)`` is called for each shard whose file was rewritten."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    paths = [_paths(out_dir, s["name"])["curated"] for s in shards]
-    paths = [p for p in paths if storage.is_file(p)]  # (a shard that kept no text has no file)
+    present = [(s, _paths(out_dir, s["name"])["curated"]) for s in shards]
+    present = [(s, p) for s, p in present if storage.is_file(p)]  # (a shard that kept no text has no file)
+    paths = [p for _, p in present]
     schemas = [storage.parquet_file(p).schema_arrow for p in paths]
     types: dict = {}
     for schema in schemas:
         for f in schema:
             types.setdefault(f.name, []).append(f.type)
     target = pa.schema([(name, _common_type(ts)) for name, ts in types.items()])
-    rewritten = 0
-    for path, schema in zip(paths, schemas):
+    count = 0
+    for (shard, path), schema in zip(present, schemas):
         if schema.remove_metadata().equals(target):
             continue
         table = storage.read_table(path)
@@ -284,8 +296,10 @@ def unify_curated(out_dir, shards: list[dict]) -> int:
                    for f in target]
         with storage.atomic_local_path(path) as tmp:
             pq.write_table(pa.table(columns, schema=target), tmp)
-        rewritten += 1
-    return rewritten
+        if rewritten is not None:
+            rewritten(shard)
+        count += 1
+    return count
 
 
 def _head_excess(counts: np.ndarray, expected_kept: np.ndarray, kept: np.ndarray, t: float) -> dict:
@@ -364,7 +378,11 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     order, so they do not depend on the worker count.
     """
     executor = executor or Local()
+    if not 0 <= int(seed) < 2**64:
+        raise UserError(f"--seed must be between 0 and 2^64 - 1, got {seed}")
     match = match_dir if isinstance(match_dir, MatchOutput) else MatchOutput(match_dir)
+    storage.check_writable(out_dir, folder=True)
+    storage.check_outside(out_dir, [match.path], "match")
     if (t is None) == (tail_share_target is None):
         raise UserError("give exactly one of --t and --tail-share")
     if count_over not in COUNT_OVER:
@@ -390,7 +408,8 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
         settings["export columns"] = rename
     if audit:
         settings["audit"] = True
-    job = ShardJob(out_dir, "balance", settings)
+    job = ShardJob(out_dir, "balance", settings,
+                   outputs=lambda shard: _outputs(out_dir, shard["name"], audit))
     if job.up_to_date():  # the same match and settings, finished: nothing to do
         return {**storage.read_json(storage.under(job.out, "stats.json")), "up_to_date": True}
     job.start()
@@ -404,7 +423,7 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
                  enabled=executor.progress and bool(pending), live=isinstance(executor, Local)) as bar:
         shared.progress = bar.counters
         shard_stats = job.run(_balance_shard, match.shards, executor.quiet(), shared=shared)
-    unify_curated(job.out, match.shards)
+    unify_curated(job.out, match.shards, rewritten=job.refresh_outputs)
 
     # combine in manifest order (floats added in a fixed order: identical for any worker count)
     n = len(counts)

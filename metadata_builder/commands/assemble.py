@@ -85,4 +85,6 @@ def run(args):
     result = assemble(sources, total=args.total)
     out_json, out_parquet = write_outputs(result, args.out)
     print(format_summary(result.summary))
+    for warning in result.warnings:
+        print(f"warning: {warning}")
     print(f"\n{len(result.table):,} entries -> {out_json}\n{'':>{len(f'{len(result.table):,} entries')}} -> {out_parquet}")

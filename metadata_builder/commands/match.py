@@ -49,6 +49,8 @@ def run(args):
     stats = match_pools(args.pools, args.metadata, args.out, text_column=args.text_column,
                         id_column=args.id_column, column_names=args.column_names, fmt=args.format, normalize=args.normalize,
                         matcher=args.matcher, batch_size=args.batch_size, executor=executor.from_args(args))
+    for warning in stats.get("warnings", []):
+        print(f"warning: {warning}")
     if stats.get("up_to_date"):
         print(f"{args.out} is up to date (same metadata and pool files, finished); its counts:")
     print(f"{stats['texts']:,} texts, {stats['matched_texts']:,} with a match ({stats['matched_share']:.1%}), "

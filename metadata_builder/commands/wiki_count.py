@@ -59,6 +59,9 @@ def run(args):
           f"{stats['other_namespaces']:,} other namespaces, {stats['skipped']:,} skipped\n"
           f"{stats['tokens']:,} tokens, {stats['distinct_words']:,} words, {stats['bigram_rows']:,} bigrams, "
           f"{stats['titles']:,} titles ({stats['bytes'] / 1e6:,.1f} MB of XML; {work})")
+    for bad in stats.get("corrupt_streams", []):
+        print(f"corrupt: {bad['path']}: the bz2 stream at byte {bad['offset']:,} cannot be decoded ({bad['error']}); "
+              f"its {bad['pages_lost']:,} pages were skipped, the rest of the shard was read")
     for cut in stats["cut"]:
         print(f"truncated: {cut['path']} (shard {cut['shard']}) at byte {cut['offset']:,}: {cut['reason']}; "
               f"last complete page {json.dumps(cut['last_complete_page'], ensure_ascii=False)}")

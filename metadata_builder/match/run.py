@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pyarrow import ArrowException as ArrowError
 
 from ..errors import UserError
 from ..runtime import storage
@@ -29,10 +30,24 @@ from ..runtime.shards import ShardJob
 from .engine import Engine
 from .metadata import load_metadata
 from .normalize import parse as parse_normalizer
-from .output import FORMAT_VERSION, entries_digest, shard_parquet
-from .pools import PoolFile, expand_pools, known_rows, probe, read_batches
+from .output import FORMAT_VERSION, entries_digest, shard_parquet, text_hashes
+from .pools import PoolFile, as_paths, expand_pools, known_rows, probe, read_batches
 
 COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", "bad_rows")
+
+
+def metadata_warnings(entries: list[str], path) -> list[str]:
+    """What a user should know about a metadata list before trusting its counts."""
+    warnings = []
+    duplicates = len(entries) - len(set(entries))
+    if duplicates:
+        warnings.append(f"{path}: {duplicates:,} entries repeat an earlier one; each copy is credited with the "
+                        "same texts, so their counts add up twice (MetaCLIP's pyahocorasick matcher credits only the last)")
+    blank = sum(1 for e in entries if not e.strip())
+    if blank:
+        warnings.append(f"{path}: {blank:,} entries are empty or only white space; they match runs of spaces "
+                        "(every text, for the empty entry)")
+    return warnings
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -89,6 +104,9 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
                     columns["id"] = ids.take(pa.array(rows)) if isinstance(ids, pa.Array) else \
                         pa.array([ids[i] for i in rows])
                 columns["entry_ids"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(entry, pa.int32()))
+                matched = batch.texts.take(pa.array(rows)) if isinstance(batch.texts, pa.Array) else \
+                    [batch.texts[i] for i in rows]
+                columns["text_hash"] = pa.array(text_hashes(matched), pa.uint64())
                 table = pa.table(columns)
                 if writer is None:
                     schema = table.schema
@@ -105,7 +123,7 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
                     counts[key] = counts.get(key, 0) + value
             if writer is None:  # an empty shard still gets a (row-less) file
                 fields = [pa.field("row", pa.int64())] + ([pa.field("id", pa.string())] if id_column else []) \
-                    + [pa.field("entry_ids", pa.list_(pa.int32()))]
+                    + [pa.field("entry_ids", pa.list_(pa.int32())), pa.field("text_hash", pa.uint64())]
                 writer = pq.ParquetWriter(tmp, pa.schema(fields))
         finally:
             if writer is not None:
@@ -155,7 +173,13 @@ def match_pools(pools: list, metadata: str | os.PathLike, out: str | os.PathLike
     metadata = Path(metadata).resolve() if storage.is_local(metadata) else metadata
     norm = parse_normalizer(normalize)
     entries = load_metadata(metadata)
+    warnings = metadata_warnings(entries, metadata)
+    storage.check_writable(out, folder=True)
+    pools = as_paths(pools)  # (a HF Dataset stands for its Arrow files)
+    storage.check_outside(out, pools, "pool")
     files = [probe(p, text_column, id_column, column_names) for p in expand_pools(pools, fmt)]
+    for pool, print_ in zip(files, storage.fingerprints([p.path for p in files])):
+        pool.fingerprint = print_
     manifest = {
         "format_version": FORMAT_VERSION,
         "metadata": {"path": str(metadata), "sha256": sha256_file(metadata),
@@ -165,8 +189,10 @@ def match_pools(pools: list, metadata: str | os.PathLike, out: str | os.PathLike
     }
     job = ShardJob(out, "match", {"format_version": FORMAT_VERSION, "metadata": manifest["metadata"]["sha256"],
                                   "normalize": norm.name, "id column": id_column,
-                                  "pool files": manifest["shards"]})
-    if job.up_to_date():  # the same metadata and pool files, finished: nothing to do
+                                  "pool files": [{k: v for k, v in p.items() if k != "fingerprint"}
+                                                 for p in manifest["shards"]]},
+                   outputs=lambda pool: [shard_parquet(out, pool.name)], on_changed="refuse")
+    if job.up_to_date(shards=files):  # the same metadata and pool files, finished: nothing to do
         return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
     job.start()
     todo = job.pending(files)
@@ -197,12 +223,13 @@ def match_pools(pools: list, metadata: str | os.PathLike, out: str | os.PathLike
     entries = load_metadata(metadata)
     if len(entries) != n_entries:
         raise UserError(f"{metadata}: changed during the match; rerun it")
-    return finish(job, manifest, shard_stats, entries, automaton=automaton, workers=executor.parallelism,
-                  match_seconds=t2 - t1, start=t0)
+    stats = finish(job, manifest, shard_stats, entries, automaton=automaton, workers=executor.parallelism,
+                   match_seconds=t2 - t1, start=t0, warnings=warnings)
+    return stats
 
 
 def finish(job: ShardJob, manifest: dict, shard_stats: list[dict], entries: list[str], *, automaton: dict,
-           workers: int, match_seconds: float, start: float) -> dict:
+           workers: int, match_seconds: float, start: float, warnings: list[str] = ()) -> dict:
     """Totals from the shards (whichever run wrote them): counts, stats, final manifest, completion."""
     out = job.out
     counts = np.zeros(len(entries), dtype=np.uint64)
@@ -211,10 +238,15 @@ def finish(job: ShardJob, manifest: dict, shard_stats: list[dict], entries: list
         shard["rows"] = stats["rows"]
         for key in COUNT_KEYS:
             totals[key] += stats.get(key, 0)
-        pf = storage.parquet_file(shard_parquet(out, shard["name"]))
-        for i in range(pf.num_row_groups):
-            ids = pf.read_row_group(i, columns=["entry_ids"]).column(0).combine_chunks().flatten()
-            counts += np.bincount(ids.to_numpy(), minlength=len(entries)).astype(np.uint64)
+        path = shard_parquet(out, shard["name"])
+        try:
+            pf = storage.parquet_file(path)
+            for i in range(pf.num_row_groups):
+                ids = pf.read_row_group(i, columns=["entry_ids"]).column(0).combine_chunks().flatten()
+                counts += np.bincount(ids.to_numpy(), minlength=len(entries)).astype(np.uint64)
+        except (OSError, ValueError, UserError, ArrowError) as exc:
+            raise UserError(f"{path}: unreadable ({type(exc).__name__}: {exc}); delete it and rerun the same "
+                            "command (that shard is matched again)") from None
     storage.write_npy(storage.under(out, "entry_counts.npy"), counts)
     count_map: dict[str, int] = {}
     for entry, c in zip(entries, counts.tolist()):
@@ -231,6 +263,7 @@ def finish(job: ShardJob, manifest: dict, shard_stats: list[dict], entries: list
         "entries_matched": int((counts > 0).sum()),
         "entries_never_matched": int((counts == 0).sum()),
         "normalize": manifest["normalize"],
+        "warnings": list(warnings),
         "shards": len(manifest["shards"]), "shards_resumed": job.resumed, "workers": workers,
         "automaton": automaton,
         "timings": {"match_seconds": round(match_seconds, 3),

@@ -129,6 +129,10 @@ def _folder_key(folder: Path) -> str:
     return hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
 
 
+#: Synsets of the WordNet versions the recipe knows: a database that gives another count is damaged.
+KNOWN_SYNSETS = {"3.0": 117_659, "3.1": 117_791}
+
+
 def count_synsets(reader) -> int | None:
     """How many synsets the reader's data files hold, counted cheaply (a progress bar's total): one
     line per synset in ``data.noun``, ``data.verb``, ``data.adj``, ``data.adv``, after the licence
@@ -144,18 +148,35 @@ def count_synsets(reader) -> int | None:
 
 
 def wordnet_synsets(wordnet_dir=None, name_rule: str = "metaclip-v1", progress: bool = True) -> pd.DataFrame:
-    """One row per synset: ``synset``, ``pos``, ``entry`` (its name under ``name_rule``)."""
+    """One row per synset: ``synset``, ``pos``, ``entry`` (its name under ``name_rule``).
+
+    A database that cannot be read to its end, or that gives another number of synsets than its
+    version has (a truncated ``data.noun``), is refused with one line: its names would be wrong.
+    """
     if name_rule not in NAME_RULES:
         raise UserError(f"unknown name rule {name_rule!r}; choose one of {', '.join(NAME_RULES)}")
     reader = load_wordnet(wordnet_dir)
+    where = getattr(getattr(reader, "root", None), "path", None) or wordnet_dir or "the installed WordNet"
+    try:
+        version = reader.get_version()
+    except Exception as exc:  # noqa: BLE001 - a damaged header: nltk raises many kinds
+        raise UserError(f"cannot read WordNet at {where}: {type(exc).__name__}: {exc}; {HOW_TO_GET_WORDNET}") from None
+    expected = KNOWN_SYNSETS.get(version)
     rows = []
-    total = count_synsets(reader) if progress else None
-    for synset in tqdm(reader.all_synsets(), total=total, desc="WordNet synsets", unit=" synsets",
-                       disable=not progress):
-        name = synset.name()
-        rows.append((name, synset.pos(), synset_entry(name, name_rule)))
+    try:
+        for synset in tqdm(reader.all_synsets(), desc="WordNet synsets", unit=" synsets",
+                           total=expected if expected is not None or not progress else count_synsets(reader),
+                           disable=not progress):
+            name = synset.name()
+            rows.append((name, synset.pos(), synset_entry(name, name_rule)))
+    except Exception as exc:  # noqa: BLE001 - a damaged data file: nltk raises many kinds
+        raise UserError(f"WordNet at {where} is damaged (after {len(rows):,} synsets: {type(exc).__name__}: "
+                        f"{str(exc)[:120]}); reinstall it: {HOW_TO_GET_WORDNET}") from None
+    if expected is not None and len(rows) != expected:
+        raise UserError(f"WordNet {version} at {where}: {len(rows):,} synsets read where it has {expected:,}; "
+                        f"a data file is truncated or damaged, reinstall it: {HOW_TO_GET_WORDNET}")
     df = pd.DataFrame(rows, columns=["synset", "pos", "entry"])
-    df.attrs["wordnet_version"] = reader.get_version()
+    df.attrs["wordnet_version"] = version
     return df
 
 

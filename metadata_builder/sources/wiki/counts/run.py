@@ -85,8 +85,11 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
         raise UserError("no dump given; pass one or more MediaWiki XML dump files")
     started = time.perf_counter()
     out = storage.under(out)  # a Path, or a URL string: partials and tables go to object storage
+    storage.check_writable(out, folder=True)
     shards = plan_shards(dumps, shard_bytes(dumps, shard_mb))
-    job = ShardJob(out, "wiki-count", _settings(dumps, shards, cleaner))
+    job = ShardJob(out, "wiki-count", _settings(dumps, shards, cleaner),
+                   outputs=lambda s: [storage.under(out, "shards", s.name, name)
+                                      for name in ("articles.parquet", "redirects.parquet")])
     record = {"bigram_table": bigram_table, "pmi_min": pmi_min}
     if job.up_to_date(record):  # the same dumps and options, finished: nothing to do
         return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
@@ -119,9 +122,10 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
     if stats["tokens"] != sum(s["tokens"] for s in per_shard):
         raise RuntimeError("token totals of the shards and of the merge differ")  # cannot happen
     cuts = [s["cut"] for s in per_shard if s["cut"]]
+    corrupt = [c for s in per_shard for c in s.get("corrupt_streams", [])]
     counted = [s for s, shard in zip(per_shard, shards) if shard in todo]
     stats.update(
-        cut=cuts, truncated=bool(cuts),
+        cut=cuts, truncated=bool(cuts), corrupt_streams=corrupt, pages_lost=sum(c["pages_lost"] for c in corrupt),
         malformed_examples=[e for s in per_shard for e in s["malformed_examples"]][:20],
         distinct_words=facts["unigrams"], bigram_rows=facts["bigrams"], bigram_pairs=facts["bigram_pairs"],
         pmi_p30=facts["pmi_p30"], titles=facts["titles"], bigram_table=bigram_table, cleaner=cleaner,

@@ -147,6 +147,8 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
                  compressed_bytes=shard.compressed_bytes, malformed=report.malformed,
                  malformed_examples=report.malformed_examples,
                  cut=asdict(report.cut) if report.cut else None,
+                 corrupt_streams=[asdict(c) for c in report.corrupt],
+                 pages_lost=sum(c.pages_lost for c in report.corrupt),
                  seconds=round(time.perf_counter() - started, 3))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
