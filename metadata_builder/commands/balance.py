@@ -121,10 +121,20 @@ def run(args):
     print(f"t = {stats['t']:,} (tail share {stats['tail_share']:.4f}), seed {stats['seed']}: {kept} -> {args.out}")
     _warn(stats.get("warnings", []))
     curated = B.BalanceOutput(args.out).curated_folder
-    if "url" in (stats.get("export_columns") or {}).values():
-        caption = " --caption_col caption" if "caption" in stats["export_columns"].values() else ""
+    columns = _curated_columns(curated)
+    if "url" in columns:
+        caption = " --caption_col caption" if "caption" in columns else ""
         print(f"download the images: img2dataset --url_list {curated} --input_format parquet "
               f"--url_col url{caption} --output_folder IMAGES")
     else:
-        print(f"curated rows: {curated} (one table for pandas, DuckDB, HF datasets)")
+        print(f"curated rows: {curated} ({', '.join(columns)}; one table for pandas, DuckDB, HF datasets; "
+              "--url-column/--caption-column name the columns img2dataset reads)")
     return 0
+
+
+def _curated_columns(folder) -> list[str]:
+    """The columns of the curated rows (every file has the same schema): read from one footer."""
+    from ..runtime import storage
+
+    names = [n for n in storage.listdir(folder) if n.endswith(".parquet")]
+    return storage.parquet_file(storage.under(folder, names[0])).schema_arrow.names if names else []
