@@ -32,11 +32,13 @@ def t_label(t) -> str:
     return "t = ∞ (raw counts)" if t is None else f"t = {int(t):,}"
 
 
-def rank_frequency_figure(counts, t: int | None = None, title: str = "", head_median: float | None = None) -> Figure:
+def rank_frequency_figure(counts, t: int | None = None, title: str = "", head_median: float | None = None,
+                          count_unit: str = "texts") -> Figure:
     """Zipf plot: count of each matched entry against its rank, log-log, with the threshold t drawn.
 
     ``head_median``: the median expected kept / t of the head entries after balancing, when known
     (the legend then says how far balancing really brings them down, instead of "to t").
+    ``count_unit``: what the counts count (``images`` with ``balance --count-over images``).
     """
     y = curves.rank_frequency(counts)
     fig = Figure(figsize=(7, 4.5), layout="constrained")
@@ -48,14 +50,15 @@ def rank_frequency_figure(counts, t: int | None = None, title: str = "", head_me
         ax.axhline(t, color=_COLORS[1], ls="--", lw=1.2,
                    label=f"{t_label(t)}: {head:,} head entries above (count > t){after}")
     ax.set_xlabel("entry rank (1 = most matched)")
-    ax.set_ylabel("matches per entry (texts)")
-    ax.set_title(title or f"Rank-frequency of the {len(y):,} matched entries")
+    ax.set_ylabel(f"matches per entry ({count_unit})")
+    ax.set_title(title or f"Rank-frequency of the {len(y):,} matched entries"
+                 + (f" (counted in {count_unit})" if count_unit != "texts" else ""))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     return fig
 
 
-def count_histogram_figure(counts, t: int | None = None) -> Figure:
+def count_histogram_figure(counts, t: int | None = None, count_unit: str = "texts") -> Figure:
     """How many entries have each count (log-spaced bins, log y); never-matched entries in the title."""
     c = np.asarray(counts, dtype=np.int64)
     matched = c[c > 0]
@@ -68,16 +71,17 @@ def count_histogram_figure(counts, t: int | None = None) -> Figure:
     ax.set_yscale("log")
     if t is not None:
         ax.axvline(t, color=_COLORS[1], ls="--", lw=1.2, label=f"{t_label(t)}: tail (count < t) left, head (count > t) right")
-    ax.set_xlabel("matches per entry (texts), log-spaced bins")
+    ax.set_xlabel(f"matches per entry ({count_unit}), log-spaced bins")
     ax.set_ylabel("number of entries")
-    ax.set_title(f"Entry counts: {len(matched):,} entries matched, {int((c == 0).sum()):,} never matched")
+    ax.set_title(("" if count_unit == "texts" else f"Counted in {count_unit}: ")
+                 + f"{len(matched):,} entries matched, {int((c == 0).sum()):,} never matched")
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper right")
     return fig
 
 
-def cumulative_figure(counts, ts=(), include_never_matched: bool | None = None) -> Figure:
+def cumulative_figure(counts, ts=(), include_never_matched: bool | None = None, count_unit: str = "texts") -> Figure:
     """The paper's Figure 2/3: entries sorted tail -> head, cumulative matches, raw and clipped at each t.
 
     The raw curve (t = ∞) ends at the total number of matches; the curve clipped at t ends at
@@ -108,7 +112,7 @@ def cumulative_figure(counts, ts=(), include_never_matched: bool | None = None) 
         else:
             ax.set_xlabel(f"matched entries sorted by count, tail → head\n"
                           f"({zero:,} never-matched entries left off)")
-        ax.set_ylabel("cumulative matches (texts)")
+        ax.set_ylabel(f"cumulative matches ({count_unit})")
         ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
         ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
         ax.grid(True, alpha=0.3)
@@ -244,14 +248,14 @@ def sources_figure(breakdown: pd.DataFrame) -> Figure:
     return fig
 
 
-def top_entries_figure(top: pd.DataFrame, t: int | None = None, unit: str = "texts") -> Figure:
+def top_entries_figure(top: pd.DataFrame, t: int | None = None, unit: str = "texts", count_unit: str = "texts") -> Figure:
     """The top entries (Table 3) as horizontal bars, most matched on top; with a ``kept_expected``
     column (and ``kept``), what balancing at ``t`` keeps of each is drawn over its bar."""
     fig = Figure(figsize=(8, max(3, 0.3 * len(top) + 1.4)), layout="constrained")
     ax = fig.subplots()
     labels = [f"{e!r} ({s})" for e, s in zip(top["entry"], top["source"])][::-1]
     counts = top["count"].to_numpy()[::-1]
-    ax.barh(labels, counts, color=_COLORS[0], alpha=0.35 if "kept_expected" in top else 1.0, label="matched texts")
+    ax.barh(labels, counts, color=_COLORS[0], alpha=0.35 if "kept_expected" in top else 1.0, label=f"matched {count_unit}")
     if "kept_expected" in top:
         kept = top["kept_expected"].to_numpy()[::-1]
         ax.barh(labels, kept, height=0.5, color=_COLORS[2], label=f"kept at {t_label(t)} (expected, {unit})")
@@ -264,7 +268,7 @@ def top_entries_figure(top: pd.DataFrame, t: int | None = None, unit: str = "tex
         ax.annotate(f"{v:,} ({sh:.1%})", (v, y), va="center", xytext=(3, 0), textcoords="offset points", fontsize=8)
     ax.set_xlim(0, counts.max(initial=1) * 1.3)
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_xlabel("matches (texts containing the entry); in brackets: share of all matches")
+    ax.set_xlabel(f"matches ({count_unit} containing the entry); in brackets: share of all matches")
     ax.set_title(f"Top {len(top)} entries (the paper's Table 3)")
     ax.grid(True, axis="x", alpha=0.3)
     if "kept_expected" in top:
@@ -332,7 +336,7 @@ def head_vs_t_figure(counts, t: int, expected_kept, kept=None, entries=None, uni
     return fig
 
 
-def before_after_figure(counts, kept, t: int | None = None, unit: str = "texts") -> Figure:
+def before_after_figure(counts, kept, t: int | None = None, unit: str = "texts", count_unit: str = "texts") -> Figure:
     """Rank-frequency before and after balancing: matched texts per entry and kept texts (or
     images, with ``--per-image``) per entry."""
     before = curves.rank_frequency(counts)
@@ -346,7 +350,7 @@ def before_after_figure(counts, kept, t: int | None = None, unit: str = "texts")
     if t is not None:
         ax.axhline(t, color=_COLORS[1], ls="--", lw=1.2, label=t_label(t))
     ax.set_xlabel("entry rank (1 = most matched)")
-    ax.set_ylabel(f"{unit} per entry")
+    ax.set_ylabel(f"{unit} per entry" if unit == count_unit else f"per entry: matched {count_unit} (before), kept {unit} (after)")
     ax.set_title("Entry distribution before and after balancing")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper right")

@@ -230,21 +230,22 @@ def build_report(match, metadata=None, out_dir=None, *, t: int | None = None, ta
         out["dead_examples"] = tables.dead_entry_examples(counts, meta)
     out["effect_of_t"] = effect
     median = float(head["median"].iloc[1]) if len(head) and head["head_entries"].iloc[0] else None
+    count_unit = "images" if count_over_images else "texts"
     figs = {
-        "rank_frequency": figures.rank_frequency_figure(counts, t, head_median=median),
-        "count_histogram": figures.count_histogram_figure(counts, t),
+        "rank_frequency": figures.rank_frequency_figure(counts, t, head_median=median, count_unit=count_unit),
+        "count_histogram": figures.count_histogram_figure(counts, t, count_unit=count_unit),
         "head_vs_t": figures.head_vs_t_figure(counts, t, expected_kept, kept, meta["entry"].tolist(), unit),
-        "cumulative": figures.cumulative_figure(counts, cumulative_ts),
+        "cumulative": figures.cumulative_figure(counts, cumulative_ts, count_unit=count_unit),
         "effect_of_t": figures.effect_of_t_figure(effect, t, t_paper, unit=unit,
                                                   share_note=_share_note(counts, curves.PAPER_TAIL_SHARE),
-                                                  count_unit="images" if count_over_images else "texts"),
-        "top_entries": figures.top_entries_figure(top, t, unit),
+                                                  count_unit=count_unit),
+        "top_entries": figures.top_entries_figure(top, t, unit, count_unit),
     }
     if has_sources:
         figs["sources"] = figures.sources_figure(tables.source_breakdown(counts, meta, t))
     if bal is not None:
         out["balanced"], kept_all = _balanced_summary(bal, t)
-        figs["balanced"] = figures.before_after_figure(counts, kept_all, bal.stats["t"], unit)
+        figs["balanced"] = figures.before_after_figure(counts, kept_all, bal.stats["t"], unit, count_unit)
     report = Report(t=t, t_paper=t_paper, summary=summary, tables=out, figures=figs, warnings=warnings)
     if write:
         name = str(match.path).rstrip("/").rsplit("/", 1)[-1]
