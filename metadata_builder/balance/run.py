@@ -321,6 +321,15 @@ def _head_excess(counts: np.ndarray, expected_kept: np.ndarray, kept: np.ndarray
             "head_share_above_1_1t": float((ratio > 1.1).mean())}
 
 
+def _entries_or_none(match: MatchOutput):
+    """The metadata's entries to name the worst entry in a warning, or None when the metadata file
+    the match used is not readable any more (balancing itself never needs it)."""
+    try:
+        return match.entries
+    except UserError:
+        return None
+
+
 def _export_columns(match: MatchOutput, url_column: str | None, caption_column: str | None) -> dict:
     """``{pool column: exported name}``, checked against every pool file whose columns are known."""
     rename = {c: target for c, target in ((url_column, URL), (caption_column, CAPTION)) if c is not None}
@@ -441,7 +450,7 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     matches = float(sum(int(c) for c in counts))
     warnings = balance_warnings(counts, t, tail_share_target=tail_share_target, expected_kept=entry_expected,
                                 expected_total=totals["expected"], candidates=totals["candidates"],
-                                entries=match.entries, unit=unit,
+                                entries=_entries_or_none(match), unit=unit,
                                 matches_per_unit=matches / max(totals["candidates"] if per_image and count_over == "images"
                                                                else totals["texts"], 1),
                                 per_image_text_counts=per_image and count_over == "texts")
