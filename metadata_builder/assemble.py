@@ -139,7 +139,7 @@ def unigram_source(path: str | Path, min_count: int = 100, min_articles: int = 3
 
 
 def bigram_source(path: str | Path, min_pmi: float | None = 30.0, budget: int | None = None) -> Source:
-    """Wikipedia bigrams (``bigrams.parquet``: w1, w2, count, pmi, score_v2) as ``"w1 w2"``.
+    """Wikipedia bigrams (``bigrams.parquet``: w1, w2, count, c1, c2, pmi, score_v2) as ``"w1 w2"``.
 
     Recipe ``metaclip-v1``: NLTK's PMI >= ``min_pmi`` (30). With ``budget`` instead: Meta CLIP 2's
     ``score_v2`` ranking, the ``budget`` best pairs (ties by the entry string).

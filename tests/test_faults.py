@@ -366,15 +366,22 @@ def test_out_of_memory_is_one_line_and_leaves_no_worker_behind(clean, vocabulary
     run = cli("match", clean["pool"], "--metadata", vocabulary, "--out", tmp_path / "mm", "--workers", 2,
               fault="memory@metadata_builder.match.engine:Engine.match_arrow", env={"FAULT_RUN": marker})
     refused(run, "MemoryError")
-    time.sleep(0.5)
-    left = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and f"FAULT_RUN={marker}".encode() in (proc / "environ").read_bytes():
-                left.append(proc.name)
-        except OSError:
-            continue
-    assert left == []  # no orphaned worker
+
+    def left() -> list[str]:  # processes of those runs still alive (zombies reaped by init aside)
+        alive = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and f"FAULT_RUN={marker}".encode() in (proc / "environ").read_bytes() \
+                        and " Z " not in (proc / "stat").read_text().split(")", 1)[1][:4]:
+                    alive.append(proc.name)
+            except OSError:
+                continue
+        return alive
+
+    deadline = time.monotonic() + 30  # a loaded machine may take a moment to end a dying worker
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left() == []  # no orphaned worker
 
 
 def test_minor_cases_are_said(tmp_path, vocabulary, clean):

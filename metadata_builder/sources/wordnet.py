@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .. import paths
 from ..errors import UserError
-from .wordnet_files import HOW_TO_GET_WORDNET, WORDNET_FILES, copy_wordnet_dict, find_nltk_wordnet
+from .wordnet_files import HOW_TO_GET_WORDNET, WORDNET_FILES, authorize, copy_wordnet_dict, find_nltk_wordnet
 
 NAME_RULES = ("metaclip-v1", "full-name")
 
@@ -57,6 +57,21 @@ def load_wordnet(wordnet_dir: str | os.PathLike | None = None):
     ``wordnet_dir`` (a WordNet 3.0 or 3.1 dict folder) wins when given; otherwise nltk's installed
     corpus is used (including the copy ``make setup`` puts in the project cache).
     """
+    root = load_wordnet_root(wordnet_dir)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The multilingual functions")
+            return _reader_class()(root, None)
+    except (OSError, ValueError, LookupError) as exc:
+        raise UserError(f"cannot read WordNet at {root}: {exc}; {HOW_TO_GET_WORDNET}") from None
+
+
+def load_wordnet_root(wordnet_dir=None):
+    """The WordNet folder nltk will read (a path, or nltk's pointer into a zip), authorised for nltk.
+
+    ``wordnet_dir`` (a WordNet 3.0 or 3.1 dict folder) wins when given; otherwise nltk's installed
+    corpus is used (including the copy ``make setup`` puts in the project cache).
+    """
     if wordnet_dir is not None:
         folder = Path(wordnet_dir)
         _check_dict_folder(folder)
@@ -68,13 +83,8 @@ def load_wordnet(wordnet_dir: str | os.PathLike | None = None):
         root = find_nltk_wordnet()
         if root is None:
             raise UserError(f"WordNet not found; {HOW_TO_GET_WORDNET}")
-    _authorize(root)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The multilingual functions")
-            return _reader_class()(root, None)
-    except (OSError, ValueError, LookupError) as exc:
-        raise UserError(f"cannot read WordNet at {root}: {exc}; {HOW_TO_GET_WORDNET}") from None
+    authorize(root)
+    return root
 
 
 def _reader_class():
@@ -91,17 +101,6 @@ def _reader_class():
             return None
 
     return MonolingualWordNetReader
-
-
-def _authorize(root) -> None:
-    """nltk >= 3.9 reads corpora only below ``nltk.data.path``: the folder we chose is authorised."""
-    import nltk
-
-    text = str(getattr(root, "path", root))
-    if ".zip" in text:  # a zipped corpus found by nltk.data.find is already below nltk.data.path
-        return
-    if text not in nltk.data.path:
-        nltk.data.path.append(text)
 
 
 def wordnet_identity(wordnet_dir=None) -> dict:

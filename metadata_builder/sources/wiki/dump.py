@@ -46,6 +46,8 @@ class Siteinfo:
 
     namespaces: dict[int, str] = field(default_factory=dict)
     first_letter: bool = True  # titles' first letter is case-insensitive (``<case>first-letter``)
+    dbname: str | None = None  # ``<dbname>`` (``jawiki``): which wiki, hence its language
+    base: str | None = None  # ``<base>``: the main page's URL (``https://ja.wikipedia.org/wiki/...``)
 
     @functools.cached_property
     def link_prefixes(self) -> frozenset[str]:
@@ -428,6 +430,10 @@ def read_siteinfo(path: str | os.PathLike, first_stream_end: int | None = None) 
         info.namespaces = {-2: "Media", -1: "Special", 0: "", 1: "Talk", 2: "User", 4: "Project",
                            6: "File", 10: "Template", 12: "Help", 14: "Category"}
     info.first_letter = b"<case>case-sensitive</case>" not in block
+    for tag in ("dbname", "base"):  # the dump's wiki, for its language (recipe metaclip-v2)
+        found = re.search(rb"<%s>([^<]*)</%s>" % (tag.encode(), tag.encode()), block)
+        if found:
+            setattr(info, tag, unescape(found.group(1).decode("utf-8")).strip())
     return info
 
 

@@ -7,7 +7,9 @@ rows straight from parquet, spills to disk past its limit, and needs no server.
 
 - ``unigrams.parquet``: word, count, articles; every word (lower-cased recipe rule), ordered by
   count desc, word. The rule's "seen in >= 3 articles" is left to ``assemble``.
-- ``bigrams.parquet``: w1, w2, count, pmi, score_v2 (case kept; see :mod:`..tokens`).
+- ``bigrams.parquet``: w1, w2, count, c1, c2, pmi, score_v2 (case kept; see :mod:`..tokens`); c1 and
+  c2 are the two words' case-kept counts, so PMI can be recomputed from the table and N (``stats.json``
+  ``tokens``) alone.
   ``pmi = log2(c12 * N) - log2(c1 * c2)``, as ``nltk.collocations.BigramAssocMeasures.pmi``
   computes it, N = total case-kept tokens, c1/c2 the case-kept unigram counts.
   ``score_v2 = (c12 + 1) ** 0.7 * (pmi - PMI_p30)`` (Meta CLIP 2), PMI_p30 = 30th percentile
@@ -106,7 +108,7 @@ def _merge(con, out: Path, files, facts: dict, bigram_table: str, pmi_min: float
                 f"FROM read_parquet(?) {where} GROUP BY w1, w2", [files("bigrams-*.parquet")])
     con.execute("""
         CREATE TEMP TABLE scored AS
-        SELECT p.w1, p.w2, p.c12,
+        SELECT p.w1, p.w2, p.c12, a.c AS c1, b.c AS c2,
                log2((p.c12::HUGEINT * ?::BIGINT)::DOUBLE) - log2((a.c::HUGEINT * b.c)::DOUBLE) AS pmi
         FROM pairs p JOIN cased a ON a.word = p.w1 JOIN cased b ON b.word = p.w2""", [n])
     facts["bigram_pairs"] = con.execute("SELECT count(*) FROM scored").fetchall()[0][0]
@@ -119,9 +121,10 @@ def _merge(con, out: Path, files, facts: dict, bigram_table: str, pmi_min: float
         facts["pmi_p30"] = None
         score, keep, params = "NULL::DOUBLE", "WHERE pmi >= ?", [pmi_min]
     facts["bigrams"] = _write_query(con, f"""
-        SELECT w1, w2, c12 AS count, pmi, {score} AS score_v2 FROM scored {keep}
+        SELECT w1, w2, c12 AS count, c1, c2, pmi, {score} AS score_v2 FROM scored {keep}
         ORDER BY c12 DESC, w1, w2""",
-        pa.schema(list(PAIRS) + [("pmi", pa.float64()), ("score_v2", pa.float64())]),
+        pa.schema(list(PAIRS) + [("c1", pa.int64()), ("c2", pa.int64()), ("pmi", pa.float64()),
+                                 ("score_v2", pa.float64())]),
         out / "bigrams.parquet", params)
 
     facts["titles"] = _write_query(con, """
