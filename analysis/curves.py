@@ -65,7 +65,7 @@ def entropy_measures(weights) -> tuple[float, float]:
     return (h / np.log(len(p)) if len(p) > 1 else 1.0), float(np.exp(h))
 
 
-def effect_of_t(counts, ts, match=None) -> pd.DataFrame:
+def effect_of_t(counts, ts, match=None, rows: dict | None = None) -> pd.DataFrame:
     """What each threshold ``t`` does: one row per ``t``.
 
     Columns: ``t``; ``tail_share`` (the recipe's: share of matches held by entries with count < t);
@@ -76,6 +76,8 @@ def effect_of_t(counts, ts, match=None) -> pd.DataFrame:
     the balance of the expected curated entry distribution: ``entropy_norm`` and
     ``effective_entries`` (:func:`entropy_measures`). Without it the balance columns are computed
     on the clipped counts ``min(count, t)`` instead (a lower bound of each entry's curated count).
+    ``rows`` (``{shard: rows}``) restricts the candidates, as ``balance --per-image`` does
+    (``expected_fraction`` is then of those); ``counts`` are always what p[e] comes from.
     """
     from metadata_builder.balance import tail_shares
 
@@ -94,12 +96,12 @@ def effect_of_t(counts, ts, match=None) -> pd.DataFrame:
         from metadata_builder.match.output import MatchOutput
 
         match = match if isinstance(match, MatchOutput) else MatchOutput(match)
-        size = expected_size(match, [int(t) for t in ts]).set_index("t").reindex(ts)
-        matched = match.matched_texts
+        size = expected_size(match, [int(t) for t in ts], rows=rows, counts=c).set_index("t").reindex(ts)
+        matched = match.matched_texts if rows is None else sum(len(r) for r in rows.values())
         table["expected_size"] = size["expected"].to_numpy()
         table["expected_std"] = np.sqrt(size["variance"].to_numpy())
         table["expected_fraction"] = table["expected_size"] / max(matched, 1)
-        weights = expected_entry_counts(match, ts)
+        weights = expected_entry_counts(match, ts, rows=rows, counts=c)
     measures = [entropy_measures(w) for w in weights]
     table["entropy_norm"] = [m[0] for m in measures]
     table["effective_entries"] = [m[1] for m in measures]

@@ -10,26 +10,15 @@ no tab or line break. An entry whose padded form breaks one of these can never m
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
-from metadata_builder.match.normalize import TO_SPACE, WRAPPED
-
-_W = re.escape("".join(WRAPPED))
-_S = re.escape("".join(TO_SPACE))
-_IMPOSSIBLE = re.compile(
-    rf"[^ ][{_W}]"          # a wrapped character glued to what precedes it
-    rf"|[{_W}][^ ]"         # ... or to what follows it
-    rf"|[{_W}] [{_W}]"      # two wrapped characters one space apart (the normaliser puts two)
-    rf"|[{_S}]"             # characters the normaliser turns into spaces
-)
+from metadata_builder.match.normalize import unmatchable_char
 
 
 def is_dead(entry: str) -> bool:
     """True when ``entry`` can never match any text under the ``metaclip-v1`` normaliser."""
-    return bool(_IMPOSSIBLE.search(f" {entry} "))
+    return unmatchable_char(entry) is not None
 
 
 def dead_entries(entries) -> np.ndarray:
@@ -39,11 +28,8 @@ def dead_entries(entries) -> np.ndarray:
 
 def dead_reason(entry: str) -> str:
     """Which wrapped character (or control character) kills ``entry``; empty when it can match."""
-    match = _IMPOSSIBLE.search(f" {entry} ")
-    if not match:
-        return ""
-    chars = [ch for ch in match.group() if ch in WRAPPED or ch in TO_SPACE]
-    return repr(chars[0]) if chars else ""
+    char = unmatchable_char(entry)
+    return "" if char is None else repr(char)
 
 
 def dead_table(metadata: pd.DataFrame) -> pd.DataFrame:

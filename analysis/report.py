@@ -37,28 +37,29 @@ class Report:
     tables: dict[str, pd.DataFrame]
     figures: dict[str, "figures.Figure"]
     paths: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
-def _metadata_table(metadata, match) -> pd.DataFrame:
-    """Each entry's source, from ``metadata.parquet`` (or the JSON list with its parquet beside it),
-    checked to be the metadata the match used: same entries, same order."""
+def _metadata_table(metadata, match) -> tuple[pd.DataFrame, list[str]]:
+    """Each entry's source, from ``metadata.parquet`` (given, or beside the given ``metadata.json``,
+    or beside the JSON the match used when ``metadata`` is None), checked to be the metadata the match
+    used: same entries, same order. A JSON list alone is accepted: the entries then have no source
+    (the returned notes say so, and the per-source section is left out)."""
     from metadata_builder.errors import UserError
+    from metadata_builder.match.metadata import load_metadata, load_metadata_table
     from metadata_builder.match.output import entries_digest
 
+    notes = []
     if isinstance(metadata, pd.DataFrame):
         table, where = metadata, "the metadata table"
     else:
-        where = storage.canonical(metadata)
-        if where.endswith(".json"):
-            beside = where[: -len(".json")] + ".parquet"
-            if not storage.is_file(beside):
-                raise UserError(f"{where}: a JSON list has no sources; give the metadata.parquet written beside it "
-                                f"by 'metadata-builder assemble' ({beside} is missing)")
-            where = beside
-        if not storage.is_file(where):
-            raise UserError(f"{where}: no such metadata table; give the metadata.parquet written by "
-                            "'metadata-builder assemble' (beside metadata.json)")
-        table = storage.read_parquet(where)
+        where = storage.canonical(metadata if metadata is not None else match.manifest["metadata"]["path"])
+        entries = load_metadata(where)
+        table = load_metadata_table(where, entries)
+        if table is None:
+            table = pd.DataFrame({"id": np.arange(len(entries)), "entry": entries, "source": "unknown"})
+            notes.append(f"{where}: no metadata.parquet with the same entries beside it, so entries have no "
+                         "source: the per-source section is left out (give the metadata.parquet 'assemble' wrote)")
     missing = {"entry", "source"} - set(table.columns)
     if missing:
         raise UserError(f"{where}: no column {', '.join(sorted(missing))}; give the metadata.parquet written by "
@@ -69,55 +70,87 @@ def _metadata_table(metadata, match) -> pd.DataFrame:
     if len(table) != match.n_entries or entries_digest(table["entry"].tolist()) != expected:
         raise UserError(f"{where}: is not the metadata the match used ({match.manifest['metadata']['path']}: "
                         f"{match.n_entries:,} entries, another list or order); give its metadata.parquet")
-    return table.reset_index(drop=True)
+    return table.reset_index(drop=True), notes
 
 
-def _pool_summary(match, counts: np.ndarray, t: int, t_paper: int, effect_t: pd.Series) -> pd.DataFrame:
+def _share_note(counts: np.ndarray, share: float) -> str | None:
+    """When no t gives a tail share near ``share``: the jump, for the tail-share panel."""
+    from metadata_builder.balance import tail_share as share_at
+    from metadata_builder.balance.diagnose import OVERSHOOT
+
+    t = curves.t_at_tail_share(counts, share)
+    if t <= 1:
+        return None
+    reached, below = share_at(counts, t), share_at(counts, t - 1)
+    if reached - share <= max(OVERSHOOT, 0.25 * share):
+        return None
+    return (f"{share:.0%} is not reachable here:\nthe tail share jumps from\n{below:.1%} (t = {t - 1:,}) "
+            f"to {reached:.1%} (t = {t:,})")
+
+
+def _pool_summary(match, counts: np.ndarray, t: int, t_how: str, t_paper: int, effect_t: pd.Series,
+                  head: pd.DataFrame, unit: str, candidates: int) -> pd.DataFrame:
     texts = match.texts
     matched = match.matched_texts
-    matches = int(counts.sum())
+    matches = int(match.counts.sum())
+    tail = (counts >= 1) & (counts < t)
     rows = [
         ("pool files (shards)", f"{len(match.shards):,}"),
         ("texts in the pool", f"{texts:,}"),
         ("texts with at least one match", f"{matched:,}" + (f" ({matched / texts:.1%})" if texts else "")),
         ("matches (text, entry pairs)", f"{matches:,} ({matches / max(matched, 1):.2f} per matched text)"),
         ("metadata entries", f"{len(counts):,}"),
-        ("entries never matched", f"{int((counts == 0).sum()):,} ({(counts == 0).mean():.1%})"),
+        ("entries never matched", f"{int((match.counts == 0).sum()):,} ({(match.counts == 0).mean():.1%})"),
+    ]
+    if unit != "texts":
+        rows.append((f"candidate {unit}", f"{candidates:,} (one matched text each, chosen at random; balance --per-image)"))
+    rows += [
         ("t (this report)", f"{t:,}"),
-        ("tail share at t (count < t)", f"{effect_t['tail_share']:.2%}"),
+        ("t chosen by", t_how),
+        ("tail at t (count < t)", f"{int(tail.sum()):,} entries holding {effect_t['tail_share']:.2%} of the matches"),
+        ("entries at t (count = t)", f"{int(((counts == t) & (counts > 0)).sum()):,} (kept whole, not in the tail)"),
         (f"t giving a {curves.PAPER_TAIL_SHARE:.0%} tail share (the paper's rule)", f"{t_paper:,}"),
         ("head entries at t (count > t)", f"{int(effect_t['head_entries']):,}"),
-        ("expected curated size at t", f"{effect_t['expected_size']:,.1f} ± {effect_t['expected_std']:,.1f} "
-                                       f"({effect_t['expected_fraction']:.1%} of matched texts)"),
+    ]
+    if len(head) and head["head_entries"].iloc[0]:
+        after = head.loc["after, expected (E[kept] / t)"]
+        rows.append(("head entries after balancing (expected kept / t)",
+                     f"median {after['median']:.2f} t, p90 {after['p90']:.2f} t, max {after['max']:,.1f} t"))
+    rows += [
+        (f"expected curated size at t ({unit})", f"{effect_t['expected_size']:,.1f} ± {effect_t['expected_std']:,.1f} "
+                                               f"({effect_t['expected_fraction']:.1%} of {candidates:,} candidate {unit})"),
         ("balance of the curated entries at t", f"normalised entropy {effect_t['entropy_norm']:.3f}, "
                                                 f"{effect_t['effective_entries']:,.0f} effective entries"),
     ]
     return pd.DataFrame(rows, columns=["quantity", "value"])
 
 
-def _balanced_summary(balanced, match, t: int) -> tuple[pd.DataFrame, np.ndarray]:
-    from metadata_builder.balance import BalanceOutput
-    from metadata_builder.errors import UserError
-
-    balanced = balanced if isinstance(balanced, BalanceOutput) else BalanceOutput(balanced)
-    if balanced.match_key != match.key:
-        raise UserError(f"{balanced.path}: was balanced from another match than {match.path}; "
-                        "give the balance of this match")
+def _balanced_summary(balanced, t: int) -> tuple[pd.DataFrame, np.ndarray]:
     stats = balanced.stats
     kept = balanced.kept.astype(np.int64)
     h, eff = curves.entropy_measures(kept)
+    size = f"(expected {stats['expected']:,.1f} ± {stats['std']:,.1f}, z = {stats['z']:+.2f})"
+    if balanced.per_image:
+        what = (f"{stats['kept']:,} of {stats['candidates']:,} images, one matched text each, chosen among "
+                f"{stats['texts']:,} matched texts {size}")
+        rows_kept = ("images kept", what)
+    else:
+        rows_kept = ("texts kept", f"{stats['kept']:,} of {stats['texts']:,} matched texts {size}")
     rows = [
         ("balanced folder", str(balanced.path)),
         ("t used by balance", f"{stats['t']:,}" + ("" if stats["t"] == t else f" (this report's t is {t:,})")),
         ("seed", f"{stats['seed']}"),
-        ("texts kept", f"{stats['kept']:,} of {stats['texts']:,} matched texts "
-                       f"(expected {stats['expected']:,.1f} ± {stats['std']:,.1f}, z = {stats['z']:+.2f})"),
-        ("balance of the kept entries", f"normalised entropy {h:.3f}, {eff:,.0f} effective entries"),
     ]
+    if balanced.per_image:
+        rows.append(("counts behind t and p[e]", f"over {stats.get('count_over', 'texts')}"
+                     + (" (every matched text, the released rule)" if stats.get("count_over", "texts") == "texts"
+                        else " (the chosen text of each image)")))
+    rows += [rows_kept, ("balance of the kept entries", f"normalised entropy {h:.3f}, {eff:,.0f} effective entries"),
+             ("curated rows", str(balanced.curated_folder))]
     return pd.DataFrame(rows, columns=["quantity", "value"]), kept
 
 
-def build_report(match, metadata, out_dir, *, t: int | None = None, tail_share: float | None = None,
+def build_report(match, metadata=None, out_dir=None, *, t: int | None = None, tail_share: float | None = None,
                  balanced=None, top_k: int = DEFAULT_TOP_K, grid_points: int = 40, title: str | None = None,
                  write: bool = True) -> Report:
     """Compute every table and figure for ``match`` and write the report into ``out_dir``.
@@ -125,46 +158,95 @@ def build_report(match, metadata, out_dir, *, t: int | None = None, tail_share: 
     Parameters
     ----------
     match : match folder (or ``MatchOutput``).
-    metadata : ``metadata.parquet`` (path or DataFrame) the match used: gives each entry's source.
+    metadata : ``metadata.parquet`` or ``metadata.json`` (path, or a DataFrame) the match used: gives
+        each entry's source (a JSON list without its parquet has none). None: the metadata the
+        match's manifest names (and the parquet beside it).
     t, tail_share : the threshold to report on, given directly or by the tail share it should reach;
-        neither: the paper's rule, a 6% tail share.
+        neither: the balance run's t with ``balanced``, else the paper's rule, a 6% tail share.
     balanced : optional output folder of ``metadata-builder balance`` on the same match: adds the
-        realised curated size and the kept entry distribution.
+        realised curated size and the kept entry distribution; with ``--per-image`` everything is
+        said in images, over the chosen texts, with the counts p[e] came from.
     """
+    from metadata_builder.balance import BalanceOutput, balance_warnings, expected_entry_counts
+    from metadata_builder.errors import UserError
     from metadata_builder.match.output import MatchOutput
 
     match = match if isinstance(match, MatchOutput) else MatchOutput(match)
-    counts = match.counts.astype(np.int64)
-    meta = _metadata_table(metadata, match)
-    t_paper = curves.t_at_tail_share(counts, curves.PAPER_TAIL_SHARE)
-    if t is None:
-        t = curves.t_at_tail_share(counts, tail_share if tail_share is not None else curves.PAPER_TAIL_SHARE)
-    t = int(t)
-
-    effect = curves.effect_of_t(counts, curves.t_grid(counts, grid_points, [t, t_paper]), match)
-    at_t = effect.set_index("t").loc[t]
-    summary = _pool_summary(match, counts, t, t_paper, at_t)
-    cumulative_ts = sorted({t, t_paper, max(1, t // 10), t * 10} - {0})
-    out = {
-        "summary": summary,
-        "head_tail": tables.head_tail_table(counts, t).reset_index(),
-        "top_entries": tables.top_entries(counts, meta, top_k).reset_index(),
-        "sources": tables.source_breakdown(counts, meta, t).reset_index(),
-        "dead_examples": tables.dead_entry_examples(counts, meta),
-        "effect_of_t": effect,
-    }
-    figs = {
-        "rank_frequency": figures.rank_frequency_figure(counts, t),
-        "count_histogram": figures.count_histogram_figure(counts, t),
-        "cumulative": figures.cumulative_figure(counts, cumulative_ts),
-        "effect_of_t": figures.effect_of_t_figure(effect, t, t_paper),
-        "sources": figures.sources_figure(tables.source_breakdown(counts, meta, t)),
-        "top_entries": figures.top_entries_figure(tables.top_entries(counts, meta, top_k)),
-    }
+    meta, notes = _metadata_table(metadata, match)
+    bal = None
     if balanced is not None:
-        out["balanced"], kept = _balanced_summary(balanced, match, t)
-        figs["balanced"] = figures.before_after_figure(counts, kept, t)
-    report = Report(t=t, t_paper=t_paper, summary=summary, tables=out, figures=figs)
+        bal = balanced if isinstance(balanced, BalanceOutput) else BalanceOutput(balanced)
+        if bal.match_key != match.key:
+            raise UserError(f"{bal.path}: was balanced from another match than {match.path}; "
+                            "give the balance of this match")
+    unit = bal.unit if bal is not None else "texts"
+    counts = match.counts.astype(np.int64)
+    rows = None
+    if bal is not None and bal.per_image:
+        rows = bal.candidates()
+        if bal.counts is not None:
+            counts = bal.counts.astype(np.int64)
+    share_target = None
+    if t is not None:
+        t_how = "given (--t)"
+    elif tail_share is not None:
+        t, share_target, t_how = curves.t_at_tail_share(counts, tail_share), tail_share, f"a {tail_share:g} tail share"
+    elif bal is not None:
+        t, share_target = bal.stats["t"], bal.stats.get("tail_share_target")
+        t_how = "the balance run" + (f" (a {share_target:g} tail share)" if share_target is not None else "")
+    else:
+        share_target = curves.PAPER_TAIL_SHARE
+        t, t_how = curves.t_at_tail_share(counts, share_target), f"the paper's rule (a {share_target:.0%} tail share)"
+    t = int(t)
+    t_paper = curves.t_at_tail_share(counts, curves.PAPER_TAIL_SHARE)
+    candidates = sum(len(r) for r in rows.values()) if rows is not None else match.matched_texts
+
+    effect = curves.effect_of_t(counts, curves.t_grid(counts, grid_points, [t, t_paper]), match, rows=rows)
+    at_t = effect.set_index("t").loc[t]
+    expected_kept = expected_entry_counts(match, [t], rows=rows, counts=counts)[0]
+    kept = bal.kept.astype(np.int64) if bal is not None and bal.stats["t"] == t else None
+    head = tables.head_vs_t(counts, t, expected_kept, kept)
+    count_over_images = bal is not None and bal.per_image and bal.stats.get("count_over") == "images"
+    warnings = notes + balance_warnings(
+        counts, t, tail_share_target=share_target, expected_kept=expected_kept,
+        expected_total=float(at_t["expected_size"]), candidates=candidates, entries=meta["entry"].tolist(), unit=unit,
+        matches_per_unit=float(counts.sum()) / max(candidates if count_over_images else match.matched_texts, 1),
+        per_image_text_counts=bal is not None and bal.per_image and not count_over_images)
+    summary = _pool_summary(match, counts, t, t_how, t_paper, at_t, head, unit, candidates)
+    cumulative_ts = sorted({t, t_paper, max(1, t // 10), t * 10} - {0})
+    top = tables.top_entries(counts, meta, top_k, t=t, expected_kept=expected_kept, kept=kept)
+    has_sources = not (meta["source"] == "unknown").all()
+    out = {"summary": summary}
+    if warnings:
+        out["warnings"] = pd.DataFrame({"warning": warnings})
+    out.update({
+        "head_tail": tables.head_tail_table(counts, t).reset_index(),
+        "head_vs_t": head.reset_index(),
+        "worst_head": tables.worst_head_entries(counts, meta, t, expected_kept, kept),
+        "top_entries": top.reset_index(),
+    })
+    if has_sources:
+        out["sources"] = tables.source_breakdown(counts, meta, t).reset_index()
+        out["dead_examples"] = tables.dead_entry_examples(counts, meta)
+    out["effect_of_t"] = effect
+    median = float(head["median"].iloc[1]) if len(head) and head["head_entries"].iloc[0] else None
+    count_unit = "images" if count_over_images else "texts"
+    figs = {
+        "rank_frequency": figures.rank_frequency_figure(counts, t, head_median=median, count_unit=count_unit),
+        "count_histogram": figures.count_histogram_figure(counts, t, count_unit=count_unit),
+        "head_vs_t": figures.head_vs_t_figure(counts, t, expected_kept, kept, meta["entry"].tolist(), unit),
+        "cumulative": figures.cumulative_figure(counts, cumulative_ts, count_unit=count_unit),
+        "effect_of_t": figures.effect_of_t_figure(effect, t, t_paper, unit=unit,
+                                                  share_note=_share_note(counts, curves.PAPER_TAIL_SHARE),
+                                                  count_unit=count_unit),
+        "top_entries": figures.top_entries_figure(top, t, unit, count_unit),
+    }
+    if has_sources:
+        figs["sources"] = figures.sources_figure(tables.source_breakdown(counts, meta, t))
+    if bal is not None:
+        out["balanced"], kept_all = _balanced_summary(bal, t)
+        figs["balanced"] = figures.before_after_figure(counts, kept_all, bal.stats["t"], unit, count_unit)
+    report = Report(t=t, t_paper=t_paper, summary=summary, tables=out, figures=figs, warnings=warnings)
     if write:
         name = str(match.path).rstrip("/").rsplit("/", 1)[-1]
         report.paths = write_report(report, out_dir, title or f"Entry distribution of {name}", match)
@@ -176,9 +258,18 @@ def build_report(match, metadata, out_dir, *, t: int | None = None, tail_share: 
 _SECTIONS = [
     # (table key, figure keys, heading, text)
     ("summary", [], "Summary", "The pool, its matches and the threshold t this report looks at."),
+    ("warnings", [], "Warnings", "Where balancing at this t does less than its name says, or the report knows less."),
     ("head_tail", ["rank_frequency", "count_histogram"], "Head and tail (the paper's Table 2)",
-     "Tail entries (count <= t) keep all their texts; head entries (count > t) are sub-sampled to about t "
-     "texts each. The rows add up to the `all` row."),
+     "The tail is the entries with count < t, as in the paper: its share of all matches is what t is tuned by "
+     "(6% in the paper). Entries with count = t keep all their texts too (p = 1) but are not in the tail. Head "
+     "entries (count > t) are sub-sampled: alone, each would keep t texts in expectation. The rows add up to "
+     "the `all` row."),
+    ("head_vs_t", ["head_vs_t"], "How far balancing brings the head down",
+     "A text is kept if any of its entries wins its draw, so a head entry also keeps the texts it shares with "
+     "entries that won: it ends above t, the more so the more matches a text carries and the smaller t is "
+     "against the pool. Ratios to t of every head entry before (count / t) and after balancing (the exact "
+     "expectation; sampled with a balance run); `kept_share` is the share of the head's matched texts that stay."),
+    ("worst_head", [], "The head entries farthest above t", ""),
     (None, ["cumulative"], "From tail to head (the paper's Figures 2 and 3)",
      "Entries sorted by count ascending, cumulative matches: raw (t = ∞) and clipped at several t. "
      "Where a clipped curve leaves the raw one, the head begins."),
@@ -192,17 +283,23 @@ _SECTIONS = [
      "contain one of the 7 characters the normaliser wraps in spaces (comma, full stop, semicolon, "
      "colon, question mark, exclamation mark, backtick) glued to a neighbour, and can never match."),
     ("dead_examples", [], "Examples of dead entries", "The first few dead entries of each source."),
-    ("top_entries", ["top_entries"], "Top entries (the paper's Table 3)", ""),
+    ("top_entries", ["top_entries"], "Top entries (the paper's Table 3)",
+     "With what balancing at t keeps of each: `kept_expected` (exact expectation) and, with a balance run at "
+     "this t, `kept` (sampled)."),
     ("balanced", ["balanced"], "After balancing", "What `metadata-builder balance` actually kept."),
 ]
 
 
 def _format_value(column: str, value) -> str:
     if isinstance(value, (float, np.floating)):
-        if "share" in column or "fraction" in column:
+        if value != value:
+            return "–"
+        if "share" in column or "fraction" in column or column == "above_1_1t":
             return f"{value:.2%}"
         if column in ("entropy_norm",):
             return f"{value:.3f}"
+        if column in ("median", "p90", "max") or column.endswith("over_t"):
+            return f"{value:,.2f}"
         return f"{value:,.1f}"
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return f"{value:,}"

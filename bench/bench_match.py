@@ -13,7 +13,7 @@ Writes ``bench/results/match.md`` (raw numbers in ``match.json``). Run with ``ma
   pyahocorasick automaton whose values are ``(id, key)``; per text ``" " + text + " "``, seven
   ``str.replace`` calls for ``, . ; : ? ! ` `` and three for ``\\t \\n \\r``; ``automaton.iter``
   over it, ids collected in a ``set``.
-- **Ours**: ``Matcher.match_arrow`` on the same record batches (the core, in this process), and
+- **Ours**: ``Engine.match_arrow`` on the same record batches (the core, in this process), and
   the whole command ``metadata-builder match`` (reading parquet, matching, writing the shards and
   counts) with 1 and 2 workers in a child process.
 - **Measured**: texts per CPU-second (per core; CPU time, so other load on the machine does not
@@ -182,7 +182,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import pyarrow.parquet as pq
 
-    from metadata_builder.match import Matcher
+    from metadata_builder.match.engine import Engine
 
     load = os.getloadavg()
     entries = build_metadata()
@@ -199,7 +199,7 @@ def main(argv=None):
     base_build = (time.perf_counter() - t, time.process_time() - c)
     base_size = automaton.get_stats()["total_size"]
     t = time.perf_counter(); c = time.process_time()
-    matcher = Matcher(entries)
+    matcher = Engine(entries)
     ours_build = (time.perf_counter() - t, time.process_time() - c)
 
     # the core, in this process, on the same record batches
@@ -288,7 +288,7 @@ def render(r: dict) -> str:
         f"{r['cpus']} CPUs, load average {r['loadavg_at_start'][0]:.1f} at start, "
         f"{r['loadavg_at_end'][0]:.1f} at end (other jobs share the CPUs: per-core figures use CPU time).",
         "",
-        "| | baseline (published: 7 replace + iter + set) | ours (`Matcher`, hash engine) | ratio | goal |",
+        "| | baseline (published: 7 replace + iter + set) | ours (`Engine`, hash engine) | ratio | goal |",
         "|---|---:|---:|---:|---|",
         f"| texts / CPU-second (per core) | {core['per_core']['baseline']:,.0f} | {core['per_core']['ours']:,.0f} "
         f"| {core['ratio_per_core']:.2f}x | >= 2x: {goal(core['ratio_per_core'] >= 2)} |",

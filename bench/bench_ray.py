@@ -84,8 +84,9 @@ def main(argv=None) -> None:
 
     import ray
 
-    from metadata_builder.match.engine import Matcher
-    from metadata_builder.match.run import load_metadata, match_pools
+    from metadata_builder.match.engine import Engine
+    from metadata_builder.match.metadata import load_metadata
+    from metadata_builder.match.run import match_pools
 
     shutil.rmtree(WORK, ignore_errors=True)
     pool = WORK / "pool"
@@ -109,7 +110,7 @@ def main(argv=None) -> None:
         noop[engine] = (time.perf_counter() - t) / args.noop_tasks * 1e3
         if engine == "ray":
             entries = load_metadata(args.metadata)
-            matcher = Matcher(entries)
+            matcher = Engine(entries)
             t = time.perf_counter()
             ref = ray.put(matcher)
             put_seconds = time.perf_counter() - t

@@ -2,8 +2,9 @@
 
 Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``; adding a
 command is adding a module (its file name is ``NAME`` with ``_`` for ``-``). Only the module of the command
-being run is imported, so a command starts without importing every other command's libraries.
-Problems the user can fix (:class:`~metadata_builder.errors.UserError`)
+being run is imported, so a command starts without importing every other command's libraries. Every
+command takes ``--no-progress`` (added here when its module does not define it), read by
+:func:`~metadata_builder.runtime.executor.from_args`. Problems the user can fix (:class:`~metadata_builder.errors.UserError`)
 print one line and exit 2, without a traceback.
 """
 
@@ -45,6 +46,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             return build_parser()
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__)
         module.add_arguments(p)
+        try:
+            p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        except argparse.ArgumentError:  # the command defines it itself
+            pass
         p.set_defaults(_run=module.run)
     return parser
 

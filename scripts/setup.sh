@@ -36,6 +36,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ metadata_builder/so
   echo "[setup] installing the project${EXTRAS:+ with extras $EXTRAS} into $VENV" >&2
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}"
+  if [[ ",$EXTRAS," == *",dev,"* ]]; then
+    # img2dataset's Reader checks our curated output (tests/test_export.py). Without its dependencies:
+    # they pin pandas < 3 and pull opencv, albumentations, wandb (~40 packages) the Reader never uses.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "img2dataset==1.47.0"
+  fi
   touch "$stamp"
 fi
 

@@ -63,9 +63,14 @@ def test_head_tail_table_adds_up(pipeline):
     # independent: from the shard sets
     ind = independent_counts(pipeline["sets"], len(counts))
     assert table.iloc[0]["entries"] == int((ind == 0).sum())
-    assert table.iloc[2]["entries"] == int((ind > t).sum())
-    assert table.iloc[2]["matches"] == int(ind[ind > t].sum())
-    assert table.iloc[1]["matches"] == int(ind[(ind >= 1) & (ind <= t)].sum())
+    assert table.iloc[3]["entries"] == int((ind > t).sum())
+    assert table.iloc[3]["matches"] == int(ind[ind > t].sum())
+    assert table.iloc[2]["entries"] == int((ind == t).sum())
+    # the tail row is the paper's (count < t): its share is exactly the tail share t is tuned by
+    assert table.iloc[1]["matches"] == int(ind[(ind >= 1) & (ind < t)].sum())
+    from metadata_builder.balance import tail_share
+
+    assert table.iloc[1]["matches_share"] == tail_share(counts, t)
 
 
 def test_cumulative_curves_end_where_they_must(pipeline):

@@ -86,7 +86,7 @@ def matched_sets(match_dir: Path) -> dict[tuple[str, int], list[int]]:
 
 def kept_keys(out_dir: Path) -> set[tuple[str, int]]:
     keys = set()
-    for path in sorted((out_dir / "shards").glob("*.parquet")):
+    for path in sorted((out_dir / "curated").glob("*.parquet")):
         keys |= {(path.stem, int(r)) for r in pq.read_table(path, columns=["row"])["row"].to_pylist()}
     return keys
 
@@ -255,7 +255,7 @@ def test_same_seed_same_kept_set_for_any_worker_count_and_shard_order(laion_matc
     assert one["kept"] == two["kept"] == rev["kept"] == len(kept_keys(tmp_path / "one")) == 3_553
     # byte-identical outputs with 1 and 2 workers
     for rel in ["stats.json", "entry_kept.npy", "entry_expected_kept.npy",
-                *[f"{d}/{p.name}" for d in ("shards", "online") for p in (tmp_path / "one" / d).glob("*.parquet")]]:
+                *[f"{d}/{p.name}" for d in ("curated", "online") for p in (tmp_path / "one" / d).glob("*.parquet")]]:
         assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
     assert np.array_equal(np.load(tmp_path / "one" / "entry_kept.npy"), np.load(tmp_path / "rev" / "entry_kept.npy"))
 
@@ -280,8 +280,8 @@ def test_t_at_least_max_count_keeps_every_matched_text_and_no_other(laion_match,
     manifest = json.loads((laion_match / "manifest.json").read_text())
     for shard in manifest["shards"]:
         pool = pd.read_parquet(shard["path"])
-        kept = pd.read_parquet(tmp_path / "all" / "shards" / f"{shard['name']}.parquet")
-        assert kept.columns.tolist() == pool.columns.tolist() + ["row", "keep_probability"]
+        kept = pd.read_parquet(tmp_path / "all" / "curated" / f"{shard['name']}.parquet")
+        assert kept.columns.tolist() == pool.columns.tolist() + ["shard", "row", "keep_probability"]
         assert kept["TEXT"].tolist() == pool["TEXT"].iloc[kept["row"]].tolist()
         assert kept["URL"].tolist() == pool["URL"].iloc[kept["row"]].tolist()
         assert (kept["keep_probability"] == 1.0).all()
@@ -369,9 +369,16 @@ def test_cli_tail_share_prints_the_t_it_chose(laion_match, laion_counts, tmp_pat
     stats = json.loads((tmp_path / "b" / "stats.json").read_text())
     assert {"t", "tail_share", "texts", "kept", "expected", "variance"} <= set(stats)
     assert stats["t"] == 11 == B.t_for_tail_share(laion_counts, 0.5)
-    assert run_cli("balance", laion_match, "--t", "11", "--expected-only", "1", "919") == 0
+    assert run_cli("balance", laion_match, "--t", "11", "--expected-only", "1,919") == 0
     table = capsys.readouterr().out
-    assert "3,555.7" in table and "5,065.0" in table
+    assert "3,555.7" in table and "5,065.0" in table and "expected curated size in texts (of 5,065 candidate texts)" in table
+    # the t values are one comma-separated value: the match folder after them is never taken for a t
+    assert run_cli("balance", "--expected-only", "1,919", laion_match, "--t", "11") == 0
+    assert "3,555.7" in capsys.readouterr().out
+    assert run_cli("balance", "--t", "11", "--expected-only", "5", "10") == 2
+    assert "--expected-only takes its t values as one comma-separated list" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the old spelling fails loudly (argparse), it cannot swallow the folder
+        run_cli("balance", "--expected-only", "5", "10", laion_match, "--t", "11")
     # user errors: one line, exit 2
     assert run_cli("balance", laion_match, "--tail-share", "1.5", "--out", tmp_path / "x") == 2
     assert run_cli("balance", tmp_path / "nowhere", "--t", "5", "--out", tmp_path / "x") == 2
@@ -399,9 +406,9 @@ def test_tsv_pool_keeps_its_columns(cc3m_tsv, metadata_json, tmp_path):
     stats = B.balance(tmp_path / "m", tmp_path / "b", t=t, seed=0, executor=Local(progress=False))
     assert (t, stats["texts"], stats["kept"]) == (4, 15_824, 10_416)
     assert stats["tail_share"] == B.tail_share(counts, t) >= 0.06 > B.tail_share(counts, t - 1)
-    kept = pd.read_parquet(next((tmp_path / "b" / "shards").glob("*.parquet")))
+    kept = pd.read_parquet(next((tmp_path / "b" / "curated").glob("*.parquet")))
     pool = pd.read_csv(cc3m_tsv, sep="\t", header=None, quoting=3, dtype=str, keep_default_na=False)
-    assert kept.columns.tolist() == ["0", "1", "row", "keep_probability"] and len(kept) == stats["kept"]
+    assert kept.columns.tolist() == ["0", "1", "shard", "row", "keep_probability"] and len(kept) == stats["kept"]
     assert kept["0"].tolist() == pool[0].iloc[kept["row"]].tolist()
     assert kept["1"].tolist() == pool[1].iloc[kept["row"]].tolist()
     assert abs(stats["kept"] - stats["expected"]) < 4 * stats["std"]
@@ -417,7 +424,7 @@ def test_per_image_keeps_at_most_one_text_per_image(coco_captions, metadata_json
     matched = pd.read_parquet(next((tmp_path / "m" / "shards").glob("*.parquet")))
     images = matched["id"].astype(str)
     assert one["candidates"] == images.nunique() == two["candidates"]
-    kept = pd.read_parquet(next((tmp_path / "one" / "shards").glob("*.parquet")))
+    kept = pd.read_parquet(next((tmp_path / "one" / "curated").glob("*.parquet")))
     assert kept["image_id"].is_unique and len(kept) == one["kept"] == two["kept"]
     assert abs(one["kept"] - one["expected"]) < 4 * one["std"]
     # independent check of the choice: the matched caption with the smallest hash score per image
@@ -427,7 +434,7 @@ def test_per_image_keeps_at_most_one_text_per_image(coco_captions, metadata_json
     online = pd.read_parquet(tmp_path / "one" / "online" / f"{name}.parquet")
     assert sorted(online["row"]) == sorted(chosen)
     assert set(kept["row"]) <= set(chosen)
-    for rel in ("stats.json", "entry_kept.npy", f"shards/{name}.parquet", f"online/{name}.parquet"):
+    for rel in ("stats.json", "entry_kept.npy", f"curated/{name}.parquet", f"online/{name}.parquet"):
         if rel != "stats.json":
             assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
 
@@ -441,7 +448,7 @@ def test_per_image_choice_is_global_across_pool_files(coco_match, tmp_path):
     manifest = json.loads((coco_match / "manifest.json").read_text())
     split = [set(pd.read_parquet(s["path"])["image_id"]) for s in manifest["shards"]]
     assert len(split[0] & split[1]) > 0  # some images really have captions in both files
-    kept = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "shards").glob("*.parquet"))])
+    kept = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "curated").glob("*.parquet"))])
     assert kept["image_id"].is_unique and len(kept) == stats["kept"]
     assert abs(stats["kept"] - stats["expected"]) < 4 * stats["std"]
 
@@ -454,7 +461,7 @@ def test_online_export_lists_every_candidate_with_its_probability(laion_match, l
     assert set(zip(online["shard"], online["row"])) == set(sets)
     expected = [python_keep_probability(sets[(s, r)], laion_counts, 11) for s, r in zip(online["shard"], online["row"])]
     assert np.allclose(online["p"], expected, rtol=0, atol=1e-12)
-    kept = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "shards").glob("*.parquet"))])
+    kept = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "b" / "curated").glob("*.parquet"))])
     assert (kept["keep_probability"] > 0).all()
 
 
@@ -469,9 +476,9 @@ def test_jsonl_pool_keeps_its_fields(laion_parquet, metadata_json, tmp_path):
     assert run_cli("match", path, "--metadata", metadata_json, "--out", tmp_path / "m", "--workers", 1) == 0
     counts = np.load(tmp_path / "m" / "entry_counts.npy")
     stats = B.balance(tmp_path / "m", tmp_path / "b", t=int(counts.max()), seed=0, executor=Local(progress=False))
-    kept = pd.read_parquet(next((tmp_path / "b" / "shards").glob("*.parquet")))
+    kept = pd.read_parquet(next((tmp_path / "b" / "curated").glob("*.parquet")))
     assert len(kept) == stats["texts"] == 5_065
-    assert kept.columns.tolist() == ["url", "text", "note", "row", "keep_probability"]
+    assert kept.columns.tolist() == ["url", "text", "note", "shard", "row", "keep_probability"]
     assert kept["text"].tolist() == pool["TEXT"].iloc[kept["row"]].tolist()
     assert kept["url"].tolist() == pool["URL"].iloc[kept["row"]].tolist()
     assert (kept["note"].dropna() == kept["row"][kept["note"].notna()]).all()

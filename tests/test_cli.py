@@ -136,3 +136,35 @@ def test_total_90000_stops_exactly_with_wikipedia_sources(tmp_path, wordnet_tabl
     assert bigrams["score"].is_monotonic_decreasing
     assert outs[0].read_bytes() == outs[1].read_bytes()
     assert outs[0].with_suffix(".parquet").read_bytes() == outs[1].with_suffix(".parquet").read_bytes()
+
+
+def test_every_command_takes_no_progress():
+    from metadata_builder.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert len(commands) >= 9
+    for name, sub in commands.items():
+        assert "--no-progress" in sub._option_string_actions, name
+
+
+def test_wordnet_progress_total_is_counted_from_the_files(wordnet30_synsets):
+    from metadata_builder.sources.wordnet import count_synsets, load_wordnet
+
+    assert count_synsets(load_wordnet()) == len(wordnet30_synsets) == 117_659
+
+
+def test_wiki_count_prints_no_speed_for_work_it_did_not_do(sample_wiki_counts, capsys):
+    assert main(["wiki-count", str(paths_sample()), "--out", str(sample_wiki_counts), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "is up to date" in out and "nothing parsed now" in out and " s;" not in out and "MB/s" not in out
+    (sample_wiki_counts / "_job" / "complete.json").unlink()  # finished shards, merge to redo
+    assert main(["wiki-count", str(paths_sample()), "--out", str(sample_wiki_counts), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "all 1 shards resumed from an earlier run, merged in" in out and "parsed now" not in out
+
+
+def paths_sample():
+    from metadata_builder import paths
+
+    return paths.WIKI_SAMPLE

@@ -364,7 +364,7 @@ def test_out_of_memory_is_one_line_and_leaves_no_worker_behind(clean, vocabulary
         if run.returncode != 0:
             refused(run)
     run = cli("match", clean["pool"], "--metadata", vocabulary, "--out", tmp_path / "mm", "--workers", 2,
-              fault="memory@metadata_builder.match.engine:Matcher.match_arrow", env={"FAULT_RUN": marker})
+              fault="memory@metadata_builder.match.engine:Engine.match_arrow", env={"FAULT_RUN": marker})
     refused(run, "MemoryError")
 
     def left() -> list[str]:  # processes of those runs still alive (zombies reaped by init aside)

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from metadata_builder.match import Matcher
+from metadata_builder.match.engine import Engine
 from metadata_builder.match.run import match_pools
 from metadata_builder.match.output import MatchOutput, text_hashes, text_key
 from metadata_builder.runtime.storage import fingerprint
@@ -81,7 +81,7 @@ def pool_texts(kind: str, path: Path) -> list:
 @pytest.mark.parametrize("engine", ["hash", "automaton"])
 def test_edge_cases_match_the_reference_and_spec(engine):
     entries = EDGE_ENTRIES
-    m = Matcher(entries, engine=engine)
+    m = Engine(entries, engine=engine)
     got = sets_from(*m.match_texts(EDGE_TEXTS), len(EDGE_TEXTS))
     ref = Reference(entries)
     assert got == [ref.match(t) for t in EDGE_TEXTS]
@@ -114,7 +114,7 @@ def test_edge_cases_match_the_reference_and_spec(engine):
 
 def test_overlapping_and_nested_entries_all_count():
     entries = ["new york city", "new york", "york city", "new", "york", "city"]
-    text, entry = Matcher(entries).match_texts(["new york city new york"])
+    text, entry = Engine(entries).match_texts(["new york city new york"])
     assert entry.tolist() == [0, 1, 2, 3, 4, 5] and text.tolist() == [0] * 6  # a set: 'new' once
 
 
@@ -144,7 +144,7 @@ def test_real_pools_equal_the_reference(kind, request, wordnet_metadata, referen
     measured = {"laion": (10000, 6075, 23696), "coco": (25014, 24921, 204486), "cc3m": (15833, 15828, 115198)}
     assert (stats["texts"], stats["matched_texts"], stats["matches"]) == measured[kind]
     if kind == "laion":  # the automaton engine agrees too
-        m = Matcher(entries, engine="automaton")
+        m = Engine(entries, engine="automaton")
         assert sets_from(*m.match_texts(texts), len(texts)) == expected
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from metadata_builder.errors import UserError
-from metadata_builder.match import Matcher
+from metadata_builder.match.engine import Engine
 from metadata_builder.match.normalize import EXTRA_WRAPPED, WRAPPED, parse
 from reference import script_aware_sets
 
@@ -29,19 +29,19 @@ def named(entries, matcher, texts):
 def test_script_aware_padding_fixes_kana_and_hangul():
     entries = ["東京タワー", "東京", "タワー", "夜", "서울타워", "서울", "야경", "tower", "iPhone用"]
     texts = ["東京タワーの夜", "서울타워의 야경", "tower of 東京", "新しいiPhone用ケース"]
-    fixed = named(entries, Matcher(entries, parse("script-aware")), texts)
-    released = named(entries, Matcher(entries, parse("script-aware-released")), texts)
-    default = named(entries, Matcher(entries), texts)
+    fixed = named(entries, Engine(entries, parse("script-aware")), texts)
+    released = named(entries, Engine(entries, parse("script-aware-released")), texts)
+    default = named(entries, Engine(entries), texts)
     assert fixed[0] == {"東京タワー", "東京", "タワー", "夜"}
     assert released[0] == {"東京", "夜"}  # the released rule: 'ー' is no Han, so ' 東京タワー ' with a space
     assert default[0] == set()  # the English rule finds nothing in unspaced Japanese
     assert fixed[1] == {"서울타워", "서울", "야경"} and released[1] == {"야경"}  # ' 서울타워 ' vs 서울타워의
     assert fixed[2] == released[2] == default[2] == {"tower", "東京"}
     assert fixed[3] == set()  # key ' iPhone用': a Latin start keeps its space
-    assert named(entries, Matcher(entries, parse("script-aware")), ["新しい iPhone用ケース"])[0] == {"iPhone用"}
-    assert Matcher(entries, parse("script-aware")).engine == "automaton"
+    assert named(entries, Engine(entries, parse("script-aware")), ["新しい iPhone用ケース"])[0] == {"iPhone用"}
+    assert Engine(entries, parse("script-aware")).engine == "automaton"
     with pytest.raises(UserError, match="hash engine needs space-padded keys"):
-        Matcher(entries, parse("script-aware"), engine="hash")
+        Engine(entries, parse("script-aware"), engine="hash")
 
 
 def test_script_aware_equals_a_plain_reference_on_real_japanese(truncated_dumps):
@@ -53,7 +53,7 @@ def test_script_aware_equals_a_plain_reference_on_real_japanese(truncated_dumps)
     texts = [ln for ln in lines if not ln.strip().startswith("<")]
     counts = {}
     for padding in ("script-aware", "script-aware-released"):
-        got = named(entries, Matcher(entries, parse(padding)), texts)
+        got = named(entries, Engine(entries, parse(padding)), texts)
         assert got == script_aware_sets(entries, texts, kana_hangul=padding == "script-aware")
         counts[padding] = sum(map(len, got))
     assert len(entries) == 47 and len(texts) == 18941
@@ -64,17 +64,17 @@ def test_casefold_nfkc_and_separators():
     entries = ["dog", "hot", "U.S.", "fish", "café", "new york", "rock'n'roll"]
     texts = ["Dog's DOG", "hot-dog", "(dog)", "the U.S. army", "ﬁsh and ｄｏｇ", "cafe\u0301", "New York",
              "rock'n'roll", "“dog”"]
-    none = named(entries, Matcher(entries), texts)
+    none = named(entries, Engine(entries), texts)
     assert none == [set(), set(), set(), set(), set(), set(), set(), {"rock'n'roll"}, set()]
-    fold = named(entries, Matcher(entries, parse("casefold")), texts)
+    fold = named(entries, Engine(entries, parse("casefold")), texts)
     assert fold[0] == {"dog"} and fold[6] == {"new york"}  # "dog's" stays one word, "dog" matches
-    assert named(entries, Matcher(entries, parse("casefold")), ["DOG"])[0] == {"dog"}
-    nfkc = named(entries, Matcher(entries, parse("nfkc")), texts)
+    assert named(entries, Engine(entries, parse("casefold")), ["DOG"])[0] == {"dog"}
+    nfkc = named(entries, Engine(entries, parse("nfkc")), texts)
     assert nfkc[4] == {"fish", "dog"} and nfkc[5] == {"café"}  # ligature, full width, combining accent
-    sep = named(entries, Matcher(entries, parse("separators")), texts)
+    sep = named(entries, Engine(entries, parse("separators")), texts)
     assert sep[:4] == [set(), {"hot", "dog"}, {"dog"}, {"U.S."}]  # Dog's -> Dog ' s: 'dog' needs casefold
     assert sep[7] == {"rock'n'roll"} and sep[8] == {"dog"}  # entries are spaced like texts
-    both = named(entries, Matcher(entries, parse("casefold,separators")), texts)
+    both = named(entries, Engine(entries, parse("casefold,separators")), texts)
     assert both[0] == {"dog"}
     assert parse("separators,casefold").name == "casefold,separators"
     with pytest.raises(UserError, match="unknown option"):
@@ -89,7 +89,7 @@ def test_measured_effect_of_each_normaliser_on_laion(laion_parquet, wordnet30_en
     texts = pd.read_parquet(laion_parquet, columns=["TEXT"])["TEXT"].tolist()
     measured = {}
     for option in ("metaclip-v1", "nfkc", "casefold", "separators", "script-aware", "nfkc,casefold,separators"):
-        text, entry = Matcher(entries, parse(option)).match_texts(texts)
+        text, entry = Engine(entries, parse(option)).match_texts(texts)
         measured[option] = (len(np.unique(text)), len(entry), len(np.unique(entry)))
     assert measured == {
         "metaclip-v1": (6029, 20220, 4426),
@@ -100,5 +100,5 @@ def test_measured_effect_of_each_normaliser_on_laion(laion_parquet, wordnet30_en
         "nfkc,casefold,separators": (9828, 60701, 9567),
     }
     # independent check of the casefold row: the default rule on case-folded texts and entries
-    folded = Matcher([e.casefold() for e in entries]).match_texts([t.casefold() if t else t for t in texts])
+    folded = Engine([e.casefold() for e in entries]).match_texts([t.casefold() if t else t for t in texts])
     assert len(np.unique(folded[0])) == 9605 and len(folded[1]) == 53845

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -77,8 +78,8 @@ def test_make_report_pipeline_on_the_embedded_default(metadata, tmp_path, capsys
     out = run_cli(["report", tmp_path / "match", "--metadata", metadata_parquet, "--t", "20",
                    "--out", tmp_path / "report20"], capsys)
     head_tail = pd.read_csv(tmp_path / "report20" / "tables" / "head_tail.csv")
-    assert list(head_tail["group"]) == ["never matched (count = 0)", "tail (1 <= count <= 20)",
-                                        "head (count > 20)", "all"]
+    assert list(head_tail["group"]) == ["never matched (count = 0)", "tail (1 <= count < 20)",
+                                        "at t (count = 20, kept whole)", "head (count > 20)", "all"]
 
 
 def test_report_errors_are_one_line(metadata, tmp_path, capsys):
@@ -120,3 +121,53 @@ def test_report_on_real_pools(metadata, tmp_path, capsys, request):
     assert summary["pool files (shards)"] == f"{len(pools)}"
     if len(pools) == 3:  # measured on seed + WordNet 3.0: 50,847 texts (10,000 + 25,014 + 15,833)
         assert summary["texts in the pool"] == "50,847"
+
+
+def test_report_of_a_per_image_balance_speaks_in_images(metadata, tmp_path, capsys, coco_captions):
+    """COCO (5 captions per image) balanced one text per image: the report's sizes are images, over the
+    chosen texts, and it says why head entries end below t (counts over every caption)."""
+    metadata_json, _ = metadata
+    run_cli(["match", coco_captions, "--metadata", metadata_json, "--id-column", "image_id", "--out", tmp_path / "m"], capsys)
+    run_cli(["balance", tmp_path / "m", "--tail-share", "0.06", "--per-image", "--out", tmp_path / "b"], capsys)
+    out = run_cli(["report", tmp_path / "m", "--balanced", tmp_path / "b", "--out", tmp_path / "r"], capsys)  # no --metadata
+    summary = check_report(tmp_path / "r", tmp_path / "m", out)
+    stats = json.loads((tmp_path / "b" / "stats.json").read_text())
+    assert summary["candidate images"].startswith("5,000 ")
+    assert summary["t (this report)"] == f"{stats['t']:,}" and summary["t chosen by"] == "the balance run (a 0.06 tail share)"
+    assert summary["expected curated size at t (images)"].startswith(f"{stats['expected']:,.1f} ± {stats['std']:,.1f}")
+    balanced = dict(pd.read_csv(tmp_path / "r" / "tables" / "balanced.csv").itertuples(index=False))
+    assert balanced["images kept"].startswith(f"{stats['kept']:,} of 5,000 images, one matched text each")
+    warnings = pd.read_csv(tmp_path / "r" / "tables" / "warnings.csv")["warning"].tolist()
+    assert any(w.startswith("head entries end below t") for w in warnings)
+    head = pd.read_csv(tmp_path / "r" / "tables" / "head_vs_t.csv").set_index("Unnamed: 0")
+    assert head.loc["after, expected (E[kept] / t)", "median"] == pytest.approx(stats["head_expected_over_t"]["median"])
+    assert pd.read_csv(tmp_path / "r" / "tables" / "sources.csv")["source"].tolist() == ["seed", "wordnet", "all"]  # parquet beside the JSON
+
+
+def test_report_tail_agrees_everywhere_and_warns(metadata, tmp_path, capsys, laion_parquet):
+    """One tail (count < t) in the summary, Table 2 and the balance; a JSON list without its parquet
+    and a t above every count are accepted, with warnings in the report and on stderr."""
+    metadata_json, _ = metadata
+    run_cli(["match", laion_parquet, "--metadata", metadata_json, "--out", tmp_path / "m"], capsys)
+    out = run_cli(["report", tmp_path / "m", "--metadata", metadata_json, "--out", tmp_path / "r"], capsys)
+    summary = check_report(tmp_path / "r", tmp_path / "m", out)
+    head_tail = pd.read_csv(tmp_path / "r" / "tables" / "head_tail.csv").set_index("group")
+    counts = np.load(tmp_path / "m" / "entry_counts.npy")
+    from metadata_builder.balance import tail_share
+
+    t = int(summary["t (this report)"])
+    tail_row = head_tail.loc[f"tail (1 <= count < {t:,})"]
+    assert tail_row["matches_share"] == pytest.approx(tail_share(counts, t))
+    assert summary["tail at t (count < t)"] == f"{int(tail_row['entries']):,} entries holding {tail_share(counts, t):.2%} of the matches"
+    warnings = pd.read_csv(tmp_path / "r" / "tables" / "warnings.csv")["warning"].tolist()
+    assert any(w.startswith("no t gives a tail share near 6.0%") for w in warnings)  # LAION: 0% at t = 1, 10.7% at t = 2
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "metadata.json").write_bytes(Path(metadata_json).read_bytes())
+    assert main(["report", str(tmp_path / "m"), "--metadata", str(alone / "metadata.json"), "--t", "100000",
+                 "--out", str(tmp_path / "r2"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "no metadata.parquet with the same entries beside it" in err and "at or above every entry count" in err
+    md = (tmp_path / "r2" / "report.md").read_text()
+    assert "## Per source" not in md and "## Warnings" in md and "no head entry at t = 100,000" not in md

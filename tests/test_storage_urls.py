@@ -89,7 +89,7 @@ def test_local_reference_numbers(local_run, vocabulary_json):
     counts = np.load(local_run / "match" / "entry_counts.npy")
     assert len(ids) == 5_516 and np.array_equal(np.bincount(ids, minlength=len(counts)), counts)
     balanced = json.loads((local_run / "balanced" / "stats.json").read_text())
-    kept = sum(len(pd.read_parquet(p)) for p in (local_run / "balanced" / "shards").glob("*.parquet"))
+    kept = sum(len(pd.read_parquet(p)) for p in (local_run / "balanced" / "curated").glob("*.parquet"))
     assert (balanced["candidates"], balanced["kept"]) == (2_610, 2_342) and kept == 2_342
 
 

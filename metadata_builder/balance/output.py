@@ -1,4 +1,11 @@
-"""Read what ``metadata-builder balance`` wrote (the report and notebooks use this, nothing else)."""
+"""Read what ``metadata-builder balance`` wrote (the report and notebooks use this, nothing else).
+
+A balance folder ``OUT`` holds ``curated/`` (the curated rows: parquet files only, one schema, read
+it as one table with any parquet reader or hand it to img2dataset), ``online/`` (every candidate
+with its keep probability), ``audit/`` (with ``--audit``: every pool text and why it was kept or
+dropped), ``entries/`` (per-shard per-entry counts), ``stats.json``, ``entry_counts.npy`` (the
+counts p[e] came from), ``entry_kept.npy``, ``entry_expected_kept.npy``, and ``_job/``.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +51,34 @@ class BalanceOutput:
         except (OSError, ValueError, EOFError, UserError) as exc:
             raise UserError(f"{path}: unreadable ({exc}); {RERUN}") from None
 
+    @property
+    def per_image(self) -> bool:
+        return bool(self.stats.get("per_image"))
+
+    @property
+    def unit(self) -> str:
+        """What was kept: ``"texts"``, or ``"images"`` with ``--per-image``."""
+        return str(self.stats.get("unit") or ("images" if self.per_image else "texts"))
+
+    @cached_property
+    def counts(self) -> np.ndarray | None:
+        """uint64 per entry: the counts p[e] came from (the match's, or over the chosen texts with
+        ``--count-over images``); None for a folder written before they were recorded."""
+        if not storage.is_file(storage.under(self.path, "entry_counts.npy")):
+            return None
+        return self._array("entry_counts.npy", np.uint64)
+
+    def candidates(self) -> dict:
+        """``{shard name: sorted rows}`` of the candidate texts (with ``--per-image``: the chosen
+        text of each image), from ``online/``."""
+        out: dict = {}
+        for name in storage.listdir(storage.under(self.path, "online")):
+            if name.endswith(".parquet"):
+                path = storage.under(self.path, "online", name)
+                table = storage.read_table(path, columns=["row"])
+                out[name[: -len(".parquet")]] = np.sort(table["row"].to_numpy().astype(np.int64))
+        return out
+
     @cached_property
     def kept(self) -> np.ndarray:
         """uint64 per entry: curated texts whose matched set contains it."""
@@ -56,5 +91,11 @@ class BalanceOutput:
 
     @property
     def curated_folder(self):
-        """The folder of curated parquet files (the pool's columns + ``row``, ``keep_probability``)."""
-        return storage.under(self.path, "shards")
+        """The folder of curated parquet files (the pool's columns + ``shard``, ``row``,
+        ``keep_probability``): one table for pandas, pyarrow.dataset, DuckDB or HF datasets."""
+        return storage.under(self.path, "curated")
+
+    @property
+    def audit_folder(self):
+        """The folder of audit parquet files (``balance --audit``), one row per pool text."""
+        return storage.under(self.path, "audit")

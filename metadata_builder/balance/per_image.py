@@ -1,4 +1,11 @@
-"""Meta CLIP 2's per-image variant: one matched text per image, chosen at random but reproducibly."""
+"""Meta CLIP 2's per-image variant: one matched text per image, chosen at random but reproducibly.
+
+What is kept is then images (one text each), so counts are said in images. p[e] comes, as in the
+released code, from the entry counts over every matched text (``count_over="texts"``); an image
+with five captions then weighs five times in the counts but once among the candidates, and head
+entries end near t divided by the texts per image. ``count_over="images"`` (:func:`chosen_counts`)
+counts the chosen texts instead, so t and p[e] are in images and head entries end near t.
+"""
 
 from __future__ import annotations
 
@@ -72,3 +79,25 @@ def choose_one_text_per_image(match, seed: int, image_column: str | None = None,
     winners = texts.drop_duplicates("image", keep="first")
     return {shards[i]["name"]: np.sort(group["row"].to_numpy())
             for i, group in winners.groupby("shard", sort=True)}
+
+
+def _chosen_shard_counts(shard: dict, shared) -> np.ndarray:
+    match, chosen = shared
+    rows, offsets, ids = match.entry_ids(shard["name"])
+    keep = np.isin(rows, chosen.get(shard["name"], np.zeros(0, dtype=np.int64)))
+    lengths = np.diff(offsets)
+    picked = ids[np.repeat(keep, lengths)]
+    return np.bincount(picked, minlength=match.n_entries).astype(np.uint64)
+
+
+def chosen_counts(match, chosen: dict, *, executor: Executor | None = None) -> np.ndarray:
+    """Entry counts over the chosen texts only (one per image): ``counts[e]`` = images whose chosen
+    text matched ``e``. Added in manifest order (integers: the same for any executor)."""
+    executor = executor or Local(progress=False)
+    match = match if isinstance(match, MatchOutput) else MatchOutput(match)
+    results = dict((s["name"], c) for s, c in executor.map(_chosen_shard_counts, match.shards,
+                                                           shared=(match, chosen), desc="counts over images"))
+    counts = np.zeros(match.n_entries, dtype=np.uint64)
+    for shard in match.shards:
+        counts += results[shard["name"]]
+    return counts

@@ -3,11 +3,16 @@
 p[e] = t / max(count[e], t); a text is kept if any of its matched entries wins its draw, so
 P(keep) = 1 - prod(1 - p[e]). Draws are a hash of (seed, shard, row, entry): the kept set is the same
 for any worker count or shard order, and the same seed gives byte-identical outputs. Give t directly
-(--t 20000, the 400M set's value) or by the share of matches tail entries should hold
+(--t 20000, the 400M set's value) or by the share of matches tail entries (count < t) should hold
 (--tail-share 0.06, the authors' rule); --expected-only prints the expected size and its standard
 deviation for each t without sampling.
+
+The curated rows go to OUT/curated/ (parquet only: one table for pandas, DuckDB, HF datasets, or
+img2dataset with --url-column/--caption-column naming its url and caption columns).
 """
 
+import argparse
+import sys
 
 from .. import balance as B
 from ..match.output import MatchOutput
@@ -15,6 +20,19 @@ from ..runtime import executor
 
 NAME = "balance"
 HELP = "curate a matched pool: per-entry cap t (Algorithm 1), reproducible draws"
+
+
+def _ts(value: str) -> list[int]:
+    """``5,10,20`` -> [5, 10, 20] (one value, so the match folder after it is never taken as a t)."""
+    if not value:
+        return []
+    try:
+        ts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: give t values separated by commas, e.g. 1000,5000,20000") from None
+    if any(t < 1 for t in ts):
+        raise argparse.ArgumentTypeError(f"{value!r}: every t must be >= 1")
+    return ts
 
 
 def add_arguments(p):
@@ -25,37 +43,98 @@ def add_arguments(p):
                      help="choose the smallest t whose tail entries (count < t) hold this share of all matches (e.g. 0.06)")
     p.add_argument("--seed", type=int, default=0, help="seed of the hash-based draws (default 0)")
     p.add_argument("--per-image", action="store_true",
-                   help="Meta CLIP 2 variant: first choose one matched text per image at random, then balance")
+                   help="Meta CLIP 2 variant: first choose one matched text per image at random, then balance; "
+                        "what is kept is counted in images")
     p.add_argument("--image-column", help="pool column identifying the image for --per-image "
                                           "(default: the match's --id-column)")
-    p.add_argument("--expected-only", type=int, nargs="*", metavar="T",
-                   help="print expected size and std for these t values (and the chosen t) and write nothing")
+    p.add_argument("--count-over", choices=B.COUNT_OVER, default="texts",
+                   help="with --per-image, what the entry counts behind t and p[e] count: every matched text "
+                        "(texts, the released code; default) or the chosen text of each image (images)")
+    export = p.add_argument_group("curated rows for download tools (img2dataset reads url and caption)")
+    export.add_argument("--url-column", metavar="COLUMN", help="pool column exported as 'url' (e.g. URL, coco_url)")
+    export.add_argument("--caption-column", metavar="COLUMN", help="pool column exported as 'caption' (e.g. TEXT)")
+    p.add_argument("--audit", action="store_true",
+                   help="also write OUT/audit/: every pool text with its entries, p, draws, winning entries and "
+                        "why it was kept or dropped")
+    p.add_argument("--expected-only", type=_ts, nargs="?", const=[], metavar="T,T,...",
+                   help="print the expected size and std for these t values (comma-separated) and the chosen t, "
+                        "and write nothing")
     p.add_argument("--out", help="output folder, local or a URL such as s3://bucket/balanced (required unless --expected-only)")
     executor.add_executor_arguments(p)
+
+
+def _warn(lines) -> None:
+    for line in lines:
+        print(f"metadata-builder: warning: {line}", file=sys.stderr)
+
+
+def _expected_only(args, match, run_on) -> int:
+    import numpy as np
+
+    rows, counts, unit = None, match.counts, "texts"
+    if args.per_image:
+        chosen = B.choose_one_text_per_image(match, args.seed, args.image_column, executor=run_on)
+        rows, unit = chosen, "images"
+        if args.count_over == "images":
+            counts = B.chosen_counts(match, chosen, executor=run_on.quiet())
+    t = args.t if args.t is not None else B.t_for_tail_share(counts, args.tail_share)
+    if args.tail_share is not None:
+        print(f"tail share {args.tail_share:g} -> t = {t:,} (tail share reached: {B.tail_share(counts, t):.4f})")
+    ts = sorted(set(args.expected_only) | {t})
+    table = B.expected_size(match, ts, executor=run_on, rows=rows, counts=counts)
+    candidates = sum(len(r) for r in rows.values()) if rows is not None else match.matched_texts
+    print(f"expected curated size in {unit} (of {candidates:,} candidate {unit}):")
+    print(table.to_string(index=False, formatters={"expected": "{:,.1f}".format, "std": "{:,.1f}".format,
+                                                   "variance": "{:,.1f}".format, "tail_share": "{:.4f}".format}))
+    _warn(w for t_ in ts for w in B.balance_warnings(np.asarray(counts), t_, unit=unit,
+                                                     tail_share_target=args.tail_share if t_ == t else None))
+    return 0
 
 
 def run(args):
     from ..errors import UserError
 
+    if args.match_dir.replace(",", "").isdigit():
+        raise UserError(f"{args.match_dir!r} is not a match folder; --expected-only takes its t values as one "
+                        "comma-separated list (--expected-only 5,10 MATCH_DIR)")
     match = MatchOutput(args.match_dir)
     run_on = executor.from_args(args)
-    t = args.t
-    if args.tail_share is not None:
-        t = B.t_for_tail_share(match.counts, args.tail_share)
-        print(f"tail share {args.tail_share:g} -> t = {t:,} (tail share reached: {B.tail_share(match.counts, t):.4f})")
     if args.expected_only is not None:
-        ts = sorted(set(args.expected_only) | {t})
-        table = B.expected_size(match, ts, executor=run_on)
-        print(table.to_string(index=False, formatters={"expected": "{:,.1f}".format, "std": "{:,.1f}".format,
-                                                       "variance": "{:,.1f}".format, "tail_share": "{:.4f}".format}))
-        return 0
+        return _expected_only(args, match, run_on)
     if args.out is None:
         raise UserError("balance: --out DIR is required (or use --expected-only)")
-    stats = B.balance(match, args.out, t=t, seed=args.seed, per_image=args.per_image,
-                      image_column=args.image_column, executor=run_on)
+    stats = B.balance(match, args.out, t=args.t, tail_share_target=args.tail_share, seed=args.seed,
+                      per_image=args.per_image, image_column=args.image_column, count_over=args.count_over,
+                      url_column=args.url_column, caption_column=args.caption_column, audit=args.audit,
+                      executor=run_on)
     if stats.get("up_to_date"):
         print(f"{args.out} is up to date (same match and settings, finished):")
-    print(f"t = {stats['t']:,} (tail share {stats['tail_share']:.4f}), seed {stats['seed']}"
-          f"{', one text per image' if stats['per_image'] else ''}: kept {stats['kept']:,} of "
-          f"{stats['texts']:,} matched texts (expected {stats['expected']:,.1f} ± {stats['std']:,.1f}) -> {args.out}")
+    if args.tail_share is not None:
+        print(f"tail share {args.tail_share:g} -> t = {stats['t']:,} (tail share reached: {stats['tail_share']:.4f}; "
+              f"tail = entries with count < t)")
+    size = f"(expected {stats['expected']:,.1f} ± {stats['std']:,.1f})"
+    if stats["per_image"]:
+        kept = (f"kept {stats['kept']:,} of {stats['candidates']:,} images (one matched text each, chosen among "
+                f"{stats['texts']:,} matched texts; counts over {stats.get('count_over', 'texts')}) {size}")
+    else:
+        kept = f"kept {stats['kept']:,} of {stats['texts']:,} matched texts {size}"
+    print(f"t = {stats['t']:,} (tail share {stats['tail_share']:.4f}), seed {stats['seed']}: {kept} -> {args.out}")
+    _warn(stats.get("warnings", []))
+    curated = B.BalanceOutput(args.out).curated_folder
+    columns = _curated_columns(curated)
+    if "url" in columns:
+        caption = " --caption_col caption" if "caption" in columns else ""
+        print(f"download the images: img2dataset --url_list {curated} --input_format parquet "
+              f"--url_col url{caption} --output_folder IMAGES")
+    else:
+        print(f"curated rows: {curated} ({', '.join(columns)}; one table for pandas, DuckDB, HF datasets; "
+              "--url-column/--caption-column name the columns img2dataset reads)")
     return 0
+
+
+def _curated_columns(folder) -> list[str]:
+    """The columns of the curated rows (every file has the same schema): read from one footer."""
+    from ..runtime import storage
+
+    names = [n for n in storage.listdir(folder) if n.endswith(".parquet")]
+    return storage.parquet_file(storage.under(folder, names[0])).schema_arrow.names if names else []

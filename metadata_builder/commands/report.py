@@ -14,10 +14,13 @@ HELP = "HTML + markdown report of a matched pool: head/tail, top entries, source
 
 def add_arguments(p):
     p.add_argument("match_dir", metavar="MATCH_DIR", help="output folder of 'metadata-builder match' (a path or URL)")
-    p.add_argument("--metadata", required=True,
-                   help="the metadata the match used: metadata.parquet, or metadata.json with its parquet beside it")
+    p.add_argument("--metadata",
+                   help="the metadata the match used, for each entry's source: metadata.parquet, or metadata.json "
+                        "(its parquet beside it is read; a JSON list alone has no sources). Default: the metadata "
+                        "the match folder names")
     cap = p.add_mutually_exclusive_group()
-    cap.add_argument("--t", type=int, help="threshold to report on (default: the one giving a 6%% tail share)")
+    cap.add_argument("--t", type=int, help="threshold to report on (default: the --balanced run's t, else the one "
+                                           "giving a 6%% tail share)")
     cap.add_argument("--tail-share", type=float, help="choose t as the smallest whose tail share reaches this (e.g. 0.06)")
     p.add_argument("--balanced", help="output folder of 'metadata-builder balance' on the same match (optional)")
     p.add_argument("--top-k", type=int, default=25, help="entries in the top-entries table (default 25)")
@@ -43,6 +46,10 @@ def run(args):
     storage.check_writable(args.out, folder=True)
     report = build_report(args.match_dir, args.metadata, args.out, t=args.t, tail_share=args.tail_share,
                           balanced=args.balanced, top_k=args.top_k, title=args.title)
+    import sys
+
     print("\n".join(f"{q:<48} {v}" for q, v in report.summary.itertuples(index=False)))
+    for line in report.warnings:
+        print(f"metadata-builder: warning: {line}", file=sys.stderr)
     print(f"\nreport: {report.paths['html']}\n        {report.paths['markdown']}")
     return 0

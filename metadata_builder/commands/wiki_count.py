@@ -55,16 +55,24 @@ def run(args):
                        spill_entries=args.spill_entries, bigram_table=args.bigram_table,
                        memory_limit=args.memory_limit, pmi_min=args.pmi_min, executor=executor.from_args(args),
                        tokens=args.tokens, lang=args.lang, segmenter=args.segmenter)
-    if stats.get("up_to_date"):
+    up_to_date = bool(stats.get("up_to_date"))
+    if up_to_date:
         print(f"{args.out} is up to date (same dumps and options, finished); its counts:")
     recipe = stats.get("tokens_recipe", "metaclip-v1")
     print(f"language {stats.get('lang') or 'not given'}, tokens {recipe}"
           + (f", segmenter {stats['segmenter']}" if stats.get("segmenter") else ""))
+    counted = stats["timings"].get("counted_xml_bytes", stats["bytes"])
+    if up_to_date:  # nothing was done now: no time or speed to show
+        work = "nothing parsed now"
+    elif stats["shards_resumed"] == stats["shards"]:
+        work = f"all {stats['shards']} shards resumed from an earlier run, merged in {stats['timings']['total_seconds']:.1f} s"
+    else:
+        work = (f"{counted / 1e6:,.1f} MB parsed now in {stats['timings']['count_seconds']:.1f} s"
+                + (f", {stats['shards_resumed']} of {stats['shards']} shards resumed" if stats["shards_resumed"] else ""))
     print(f"{stats['pages']:,} pages: {stats['articles']:,} articles, {stats['redirects']:,} redirects, "
           f"{stats['other_namespaces']:,} other namespaces, {stats['skipped']:,} skipped\n"
           f"{stats['tokens']:,} tokens, {stats['distinct_words']:,} words, {stats['bigram_rows']:,} bigrams, "
-          f"{stats['titles']:,} titles ({stats['bytes'] / 1e6:,.1f} MB of XML in "
-          f"{stats['timings']['total_seconds']:.1f} s; {stats['shards_resumed']} of {stats['shards']} shards resumed)")
+          f"{stats['titles']:,} titles ({stats['bytes'] / 1e6:,.1f} MB of XML; {work})")
     for bad in stats.get("corrupt_streams", []):
         print(f"corrupt: {bad['path']}: the bz2 stream at byte {bad['offset']:,} cannot be decoded ({bad['error']}); "
               f"its {bad['pages_lost']:,} pages were skipped, the rest of the shard was read")

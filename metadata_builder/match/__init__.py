@@ -1,5 +1,9 @@
-"""Sub-string matching of alt-text pools against the metadata (docs/recipe.md §2), sharded and resumable."""
+"""Sub-string matching of alt-text pools against the metadata (docs/recipe.md §2), sharded and resumable.
 
-from .engine import Matcher
+From Python, :class:`Matcher` matches texts (a list, a pandas Series, an Arrow array) and explains
+a text's matches and near misses; :func:`~.run.match_pools` is the ``match`` command's work.
+"""
 
-__all__ = ["Matcher"]
+from .matcher import Explanation, Matcher
+
+__all__ = ["Explanation", "Matcher"]

@@ -138,8 +138,9 @@ def _ragged_equal(a: np.ndarray, a_start: np.ndarray, b: np.ndarray, b_start: np
     return np.add.reduceat(diff.astype(np.int32), first) == 0
 
 
-class Matcher:
-    """The metadata, compiled once per run, and the batch matching that uses it.
+class Engine:
+    """The metadata, compiled once per run, and the batch matching that uses it (the fast engine
+    behind ``match``; :class:`metadata_builder.match.Matcher` is the convenience layer over it).
 
     Parameters
     ----------

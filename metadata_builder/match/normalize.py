@@ -20,6 +20,7 @@ Options beside it (off unless asked; combine them with commas, e.g. ``nfkc,casef
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -41,6 +42,25 @@ _HAN = ((0x2E80, 0x2FDF), (0x3000, 0x303F), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), 
 _KANA_HANGUL = ((0x1100, 0x11FF), (0x3040, 0x309F), (0x30A0, 0x30FF), (0x3130, 0x318F),
                 (0x31F0, 0x31FF), (0xA960, 0xA97F), (0xAC00, 0xD7AF), (0xD7B0, 0xD7FF),
                 (0xFF66, 0xFF9F), (0xFFA0, 0xFFDC))
+
+
+#: In a padded key, what no spaced text can hold (docs/recipe.md §2): a wrapped character glued to a
+#: neighbour (texts always get a space on both sides of it), two wrapped characters one space apart
+#: (texts get two), or a character texts turn into a space.
+_UNMATCHABLE = re.compile(
+    rf"[^ ](?P<a>[{re.escape(''.join(WRAPPED))}])"
+    rf"|(?P<b>[{re.escape(''.join(WRAPPED))}])[^ ]"
+    rf"|(?P<c>[{re.escape(''.join(WRAPPED))}]) [{re.escape(''.join(WRAPPED))}]"
+    rf"|(?P<d>[{re.escape(''.join(TO_SPACE))}])")
+
+
+def unmatchable_char(entry: str) -> str | None:
+    """The character that makes ``entry`` impossible to match under ``metaclip-v1`` (``'.'`` for
+    ``U.S.``, ``st. louis``, ``3.5``), or None when some text can match it."""
+    found = _UNMATCHABLE.search(f" {entry} ")
+    if not found:
+        return None
+    return next(g for g in found.groups() if g is not None)
 
 
 def _in(ranges, ch: str) -> bool:
@@ -88,6 +108,17 @@ class Normalizer:
         for ch in TO_SPACE:
             text = text.replace(ch, " ")
         return text
+
+    def unmatchable(self, entry: str) -> str | None:
+        """The character that makes ``entry`` impossible to match under this normaliser, or None.
+
+        With ``separators`` entries are spaced like texts, so only ``\\t \\n \\r`` can do it; with
+        script-aware padding only those are checked as well.
+        """
+        if self.separators or not self.space_padded:
+            key = self.key(entry)
+            return next((ch for ch in TO_SPACE if ch in key), None)
+        return unmatchable_char(self.transform(entry))
 
     def key(self, entry: str) -> str:
         """The string searched for: ``" " + entry + " "`` by default."""

@@ -178,11 +178,13 @@ class MatchOutput:
     @cached_property
     def entries(self) -> list[str]:
         """The metadata entries (id = index), read from the file the manifest names."""
+        from .metadata import load_metadata
+
         path = self.manifest["metadata"]["path"]
         try:
-            entries = json.loads(storage.read_text(path))
-        except (OSError, ValueError, UserError) as exc:
-            raise UserError(f"{path}: cannot read the metadata this match used ({exc})") from None
+            entries = load_metadata(path)
+        except UserError as exc:
+            raise UserError(f"cannot read the metadata this match used: {exc}") from None
         if len(entries) != self.n_entries:
             raise UserError(f"{path}: has {len(entries)} entries, the match used {self.n_entries}; "
                             "the metadata changed since the match, rerun it")

@@ -25,32 +25,15 @@ from pyarrow import ArrowException as ArrowError
 from ..errors import UserError
 from ..runtime import storage
 from ..runtime.executor import Executor, Local
+from ..runtime.progress import LiveBar, Meter
 from ..runtime.shards import ShardJob
-from .engine import Matcher
+from .engine import Engine
+from .metadata import load_metadata
 from .normalize import parse as parse_normalizer
 from .output import FORMAT_VERSION, entries_digest, shard_parquet, text_hashes
-from .pools import PoolFile, expand_pools, probe, read_batches
+from .pools import PoolFile, as_paths, expand_pools, known_rows, probe, read_batches
 
 COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", "bad_rows")
-
-
-def load_metadata(path: str | os.PathLike) -> list[str]:
-    """The metadata: a JSON list of strings (an entry's id is its index)."""
-    path = storage.canonical(path)
-    try:
-        entries = json.loads(Path(path).read_text(encoding="utf-8") if storage.is_local(path)
-                             else storage.read_text(path))
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the metadata ({exc.strerror or exc})") from None
-    except ValueError as exc:  # JSON or UTF-8 error
-        raise UserError(f"{path}: not valid JSON ({exc}); the metadata must be a JSON list of strings") from None
-    if not isinstance(entries, list):
-        raise UserError(f"{path}: the metadata is a JSON {type(entries).__name__}, not a list of strings")
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, str):
-            raise UserError(f"{path}: entry {i} is {json.dumps(entry)[:40]} ({type(entry).__name__}), "
-                            "not a string; the metadata must be a JSON list of strings")
-    return entries
 
 
 def metadata_warnings(entries: list[str], path) -> list[str]:
@@ -103,6 +86,7 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
     start = time.perf_counter()
     matcher, id_column = shared.matcher, shared.id_column
     counts = dict.fromkeys(COUNT_KEYS, 0)
+    meter = Meter(shared.progress, 2, every=shared.batch_size)
     out = shard_parquet(shared.out, pool.name)
     writer = None
     with storage.atomic_local_path(out) as tmp:  # a URL: written locally, then uploaded
@@ -133,6 +117,8 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
                 counts["texts"] += len(batch)
                 counts["matched_texts"] += len(rows)
                 counts["matches"] += len(entry)
+                meter.set(1, counts["matched_texts"])
+                meter.set(0, counts["texts"])
                 for key, value in batch.counts.items():
                     counts[key] = counts.get(key, 0) + value
             if writer is None:  # an empty shard still gets a (row-less) file
@@ -142,29 +128,39 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
         finally:
             if writer is not None:
                 writer.close()
+    meter.flush()
     return {"name": pool.name, "rows": counts["texts"], **counts, "seconds": round(time.perf_counter() - start, 3)}
+
+
+def _postfix(values, seconds) -> dict:
+    texts, matched = values
+    return {"matched": f"{matched / texts:.1%}" if texts else "–"}
 
 
 @dataclass
 class _Shared:
     """What every shard task receives once: the compiled matcher and where to write."""
 
-    matcher: Matcher | None
+    matcher: Engine | None
     out: str
     id_column: str | None
     batch_size: int
+    progress: object = None  # the LiveBar's counters: texts read, texts matched
 
 
-def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.PathLike, *,
+def match_pools(pools: list, metadata: str | os.PathLike, out: str | os.PathLike, *,
                 text_column: str | None = None, id_column: str | None = None, fmt: str = "auto",
+                column_names: list[str] | None = None,
                 normalize: str = "metaclip-v1", matcher: str = "auto", executor: Executor | None = None,
                 batch_size: int = 8192) -> dict:
-    """Match pool files against a metadata JSON list; write the match folder ``out``; return stats.
+    """Match pool files against the metadata; write the match folder ``out``; return stats.
 
     Parameters
     ----------
-    pools : files, folders or globs (parquet, jsonl, tsv, csv, txt, COCO json).
-    metadata : JSON list of strings; entry id = index.
+    pools : files, folders or globs (parquet, jsonl, tsv, csv, txt, COCO json, webdataset tar,
+        Arrow), or Hugging Face ``datasets.Dataset`` objects (their Arrow files).
+    metadata : ``metadata.json`` (JSON list of strings; entry id = index) or ``metadata.parquet``.
+    column_names : names for the columns of headerless tsv/csv files (``["caption", "url"]``).
     normalize : ``metaclip-v1`` (docs/recipe.md §2, exact) or options (:mod:`.normalize`).
     matcher : engine: ``auto``, ``hash`` or ``automaton`` (same results).
     executor : where shards run (:mod:`metadata_builder.runtime.executor`; default one local
@@ -179,8 +175,9 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     entries = load_metadata(metadata)
     warnings = metadata_warnings(entries, metadata)
     storage.check_writable(out, folder=True)
+    pools = as_paths(pools)  # (a HF Dataset stands for its Arrow files)
     storage.check_outside(out, pools, "pool")
-    files = [probe(p, text_column, id_column) for p in expand_pools(pools, fmt)]
+    files = [probe(p, text_column, id_column, column_names) for p in expand_pools(pools, fmt)]
     for pool, print_ in zip(files, storage.fingerprints([p.path for p in files])):
         pool.fingerprint = print_
     manifest = {
@@ -200,7 +197,7 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     job.start()
     todo = job.pending(files)
     rss_before = rss_mb()
-    built = Matcher(entries, norm, matcher) if todo else None
+    built = Engine(entries, norm, matcher) if todo else None
     n_entries = len(entries)
     del entries  # read again at the end: the workers should not inherit it
     release_free_memory()
@@ -214,8 +211,12 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     if executor.parallelism > 1:  # keep the cyclic GC of forked workers off the parent's objects (fewer copied pages)
         gc.collect()
         gc.freeze()
+    total = known_rows(todo)  # texts to read (parquet and Arrow footers), None when a text file is among them
     try:
-        shard_stats = job.run(match_shard, files, executor, shared=shared, desc="match")
+        with LiveBar(total, desc="match", unit=" texts", unit_scale=True, size=2, postfix=_postfix,
+                     enabled=executor.progress and bool(todo), live=isinstance(executor, Local)) as bar:
+            shared.progress = bar.counters
+            shard_stats = job.run(match_shard, files, executor.quiet(), shared=shared)
     finally:
         gc.unfreeze()
     t2 = time.perf_counter()

@@ -173,6 +173,7 @@ def _forked(fn, tasks: list, workers: int):
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init)
+    done = False
     try:
         futures = {pool.submit(_call_packed, (fn, task)): task for task in tasks}
         for future in as_completed(futures):
@@ -180,8 +181,12 @@ def _forked(fn, tasks: list, workers: int):
                 yield future.result()
             except BrokenProcessPool:
                 yield futures[future], None, TaskError(futures[future], WORKER_DIED, "")
+        done = True
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # every task finished: wait for the pool's manager thread, so that it does not race the
+        # interpreter's exit (concurrent.futures' exit hook then writes to a pipe the thread closed:
+        # a traceback after the command's own one-line error); stopped early: do not wait for workers
+        pool.shutdown(wait=done, cancel_futures=True)
 
 
 @dataclass(frozen=True)

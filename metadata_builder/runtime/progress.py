@@ -15,6 +15,10 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+#: The redraw thread's stack (the default, 8 MiB of address space, is far more than it needs; under
+#: an address-space limit every thread's reservation counts).
+_STACK = 256 * 1024
+
 
 class LiveBar:
     """tqdm over ``counters[0]`` towards ``total``; ``postfix(counters, seconds)`` describes the rest.
@@ -50,7 +54,13 @@ class LiveBar:
                     self._show()
 
             self._thread = threading.Thread(target=loop, daemon=True)
-            self._thread.start()
+            previous = threading.stack_size(_STACK)  # a small stack: this thread only redraws a bar
+            try:
+                self._thread.start()
+            except RuntimeError:  # no thread to spare (a tight address-space limit): no live updates
+                self._stop = None
+            finally:
+                threading.stack_size(previous)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -80,11 +80,17 @@ def shard_identity(shard):
     return getattr(shard, "identity", None)
 
 
+def _sizes(outputs) -> dict:
+    """``{path: size}`` of a shard's outputs; None for one it did not write (a shard may have
+    nothing to write in a file, e.g. balance's curated rows when it kept no text)."""
+    return {str(path): storage.size(path) if storage.is_file(path) else None for path in outputs}
+
+
 def _run_shard(task: _ShardTask, shared) -> dict:
     """Worker side: the shard's outputs first, then its marker (last: the shard is finished). The
     marker records each output's size, so a finished shard whose file went missing is done again."""
     stats = task.fn(task.shard, shared)
-    sizes = {str(path): storage.size(path) for path in task.outputs}
+    sizes = _sizes(task.outputs)
     storage.write_json(task.marker, {"settings": task.key, "identity": task.identity, "outputs": sizes,
                                      "stats": stats})
     return stats
@@ -183,10 +189,21 @@ class ShardJob:
         if same and self.outputs is not None:
             recorded = marker.get("outputs") or {}
             for output in self.outputs(shard):
-                if str(output) not in recorded or not storage.is_file(output) \
-                        or storage.size(output) != recorded[str(output)]:
-                    return None  # an output went missing or changed: the shard is done again
+                if str(output) not in recorded:
+                    return None
+                size = recorded[str(output)]
+                if (size is None) == storage.is_file(output) or (size is not None and storage.size(output) != size):
+                    return None  # an output went missing, appeared or changed: the shard is done again
         return marker.get("stats") if same else None
+
+    def refresh_outputs(self, shard) -> None:
+        """Record again the sizes of ``shard``'s outputs after the driver rewrote some of them (a
+        pass over all shards' files, e.g. balance giving every curated file one schema), so that a
+        rerun still finds the shard finished."""
+        path = self.marker(shard_name(shard))
+        marker = storage.read_json(path)
+        marker["outputs"] = _sizes(self.outputs(shard)) if self.outputs is not None else {}
+        storage.write_json(path, marker)
 
     def pending(self, shards: Sequence) -> list:
         """The shards an earlier run did not finish with these settings (so a caller can skip
