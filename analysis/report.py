@@ -22,7 +22,7 @@ import pandas as pd
 
 from metadata_builder.runtime import storage
 
-from . import curves, figures, tables
+from . import curves, figures, languages, tables
 
 DEFAULT_TOP_K = 25
 
@@ -45,6 +45,8 @@ def _metadata_table(metadata, match) -> pd.DataFrame:
     from metadata_builder.errors import UserError
     from metadata_builder.match.output import entries_digest
 
+    if match.languages and not isinstance(metadata, pd.DataFrame):
+        return _language_metadata_table(match)
     if isinstance(metadata, pd.DataFrame):
         table, where = metadata, "the metadata table"
     else:
@@ -70,6 +72,18 @@ def _metadata_table(metadata, match) -> pd.DataFrame:
         raise UserError(f"{where}: is not the metadata the match used ({match.manifest['metadata']['path']}: "
                         f"{match.n_entries:,} entries, another list or order); give its metadata.parquet")
     return table.reset_index(drop=True)
+
+
+def _language_metadata_table(match) -> pd.DataFrame:
+    """A per-language match's entries, laid end to end as in its entry space; an entry's ``source`` is
+    its language (so the per-source table is a per-language one)."""
+    frames = []
+    for group in match.languages:
+        entries = match.entries[group["offset"]:group["offset"] + group["entries"]]
+        frames.append(pd.DataFrame({"entry": entries, "source": group["lang"]}))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"entry": [], "source": []})
+    table.insert(0, "id", np.arange(len(table)))
+    return table
 
 
 def _pool_summary(match, counts: np.ndarray, t: int, t_paper: int, effect_t: pd.Series) -> pd.DataFrame:
@@ -106,12 +120,17 @@ def _balanced_summary(balanced, match, t: int) -> tuple[pd.DataFrame, np.ndarray
     stats = balanced.stats
     kept = balanced.kept.astype(np.int64)
     h, eff = curves.entropy_measures(kept)
+    used = "one per language (see Per language)" if stats.get("languages") else \
+        f"{stats['t']:,}" + ("" if stats["t"] == t else f" (this report's t is {t:,})")
     rows = [
         ("balanced folder", str(balanced.path)),
-        ("t used by balance", f"{stats['t']:,}" + ("" if stats["t"] == t else f" (this report's t is {t:,})")),
+        ("t used by balance", used),
         ("seed", f"{stats['seed']}"),
-        ("texts kept", f"{stats['kept']:,} of {stats['texts']:,} matched texts "
-                       f"(expected {stats['expected']:,.1f} ± {stats['std']:,.1f}, z = {stats['z']:+.2f})"),
+        ("images kept" if stats.get("per_image") else "texts kept",
+         (f"{stats['kept']:,} of {stats['candidates']:,} images (one matched text each, chosen among "
+          f"{stats['texts']:,} matched texts; " if stats.get("per_image") else
+          f"{stats['kept']:,} of {stats['texts']:,} matched texts (")
+         + f"expected {stats['expected']:,.1f} ± {stats['std']:,.1f}, z = {stats['z']:+.2f})"),
         ("balance of the kept entries", f"normalised entropy {h:.3f}, {eff:,.0f} effective entries"),
     ]
     return pd.DataFrame(rows, columns=["quantity", "value"]), kept
@@ -164,6 +183,14 @@ def build_report(match, metadata, out_dir, *, t: int | None = None, tail_share: 
     if balanced is not None:
         out["balanced"], kept = _balanced_summary(balanced, match, t)
         figs["balanced"] = figures.before_after_figure(counts, kept, t)
+    if match.languages:
+        from metadata_builder.balance import BalanceOutput
+
+        stats = None
+        if balanced is not None:
+            stats = (balanced if isinstance(balanced, BalanceOutput) else BalanceOutput(balanced)).stats
+        out["languages"] = languages.language_table(match, stats, tail_share)
+        figs["languages"] = languages.tail_share_figure(match, stats, tail_share)
     report = Report(t=t, t_paper=t_paper, summary=summary, tables=out, figures=figs)
     if write:
         name = str(match.path).rstrip("/").rsplit("/", 1)[-1]
@@ -194,6 +221,13 @@ _SECTIONS = [
     ("dead_examples", [], "Examples of dead entries", "The first few dead entries of each source."),
     ("top_entries", ["top_entries"], "Top entries (the paper's Table 3)", ""),
     ("balanced", ["balanced"], "After balancing", "What `metadata-builder balance` actually kept."),
+    ("languages", ["languages"], "Per language (Meta CLIP 2)",
+     "Each text is matched against its own language's list only. `texts`: the pool's texts in that language "
+     "(matched or not); `matched`: texts with a match; `t`: the language's threshold (the balance's, or the "
+     "6% tail share's); `tail share`: the share of the language's matches held by entries with count < t; "
+     "`kept`: what balancing kept, in its unit (texts, or images with --per-image). In the tables above, an "
+     "entry's source is its language. The figure shows each language's tail share against t, its t as a dot "
+     "and English's share p as the dashed line: every language's t is the one whose share equals p."),
 ]
 
 

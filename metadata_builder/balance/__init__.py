@@ -10,11 +10,13 @@ entries keep about ``t`` of theirs, plus the texts they share with winning entri
 - :mod:`.draws`: the counter-based hash draws that make the kept set reproducible;
 - :mod:`.expected`: expected size and expected kept texts per entry over a match folder;
 - :mod:`.per_image`: Meta CLIP 2's one text per image;
+- :mod:`.languages`: Meta CLIP 2's per-language t (English's tail share carried to every language);
 - :mod:`.run`: the ``balance`` command's work (sharded, resumable) and :mod:`.output` its reader.
 """
 
 from .draws import choice_scores, match_draws, mix64, sample_flat, text_keys
 from .expected import expected_entry_counts, expected_size
+from .languages import T_RULES, language_ts, t_for_share, t_nearest
 from .output import BalanceOutput
 from .probabilities import (
     entry_probabilities,
@@ -32,4 +34,4 @@ from .run import balance
 __all__ = ["BalanceOutput", "balance", "choice_scores", "entry_probabilities", "expected_entry_counts",
            "expected_size", "expected_size_flat", "flatten_entry_ids", "keep_probabilities",
            "keep_probabilities_flat", "match_draws", "mix64", "per_text", "sample_flat", "t_for_tail_share", "tail_share",
-           "tail_shares", "text_keys"]
+           "tail_shares", "text_keys", "T_RULES", "language_ts", "t_for_share", "t_nearest"]

@@ -148,8 +148,11 @@ def _pick(columns: list[str], wanted: str | None, path: str, what: str = "text")
                     f"(columns: {', '.join(map(str, columns[:20]))}); pass --text-column")
 
 
-def probe(pool: PoolFile, text_column: str | None, id_column: str | None) -> PoolFile:
-    """Check the columns exist before any work starts; resolve the text column and header."""
+def probe(pool: PoolFile, text_column: str | None, id_column: str | None, id_what: str = "id") -> PoolFile:
+    """Check the columns exist before any work starts; resolve the text column and header.
+
+    ``id_what`` names the second column in messages (``lang`` for ``--lang-column``).
+    """
     path = pool.path
     if pool.format == "parquet":
         try:
@@ -159,7 +162,7 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None) -> Poo
                             "check or remove the shard") from None
         pool.text_column = _pick(names, text_column, path)
         if id_column is not None:
-            _pick(names, id_column, path, "id")
+            _pick(names, id_column, path, id_what)
     elif pool.format in ("tsv", "csv"):
         first = _first_line(path)
         fields = next(csv.reader([first], delimiter="\t" if pool.format == "tsv" else ","), [])
@@ -168,11 +171,11 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None) -> Poo
             pool.header = True
             pool.text_column = _pick(fields, text_column, path)
             if id_column is not None:
-                _pick(fields, id_column, path, "id")
+                _pick(fields, id_column, path, id_what)
         elif text_column is None or text_column.isdigit():
             pool.text_column = int(text_column or 0)
             if id_column is not None and not id_column.isdigit():
-                raise UserError(f"{path}: has no header, so --id-column must be a column number, "
+                raise UserError(f"{path}: has no header, so --{id_what}-column must be a column number, "
                                 f"not {id_column!r}")
         else:
             raise UserError(f"{path}: no text column {text_column!r} in the first line "
@@ -187,12 +190,12 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None) -> Poo
         if isinstance(record, dict) and record:
             pool.text_column = _pick(list(record), text_column, path)
             if id_column is not None:
-                _pick(list(record), id_column, path, "id")
+                _pick(list(record), id_column, path, id_what)
     elif pool.format == "coco":
         pool.text_column = text_column or "caption"
     elif pool.format == "txt":
         if id_column is not None:
-            raise UserError(f"{path}: a plain text pool has no id column; drop --id-column")
+            raise UserError(f"{path}: a plain text pool has no {id_what} column; drop --{id_what}-column")
     else:
         raise UserError(f"--format {pool.format!r}: unknown; choose one of {', '.join(FORMATS)}")
     return pool
