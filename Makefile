@@ -7,11 +7,13 @@ BUILD ?= build
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data$(if $(NLTK_DATA),:$(NLTK_DATA))
 
 .PHONY: help setup metadata test clean pageviews-download bench bench-wiki bench-wiki-scale bench-ray bench-balance bench-match report
+.PHONY: worldwide worldwide-curate bench-worldwide bench-worldwide-curation
 
 help:
 	@echo "make metadata   build metadata.json on the embedded default (WordNet 3.0 + Wikipedia sample)"
 	@echo "make test       run the test suite"
 	@echo "make report     match + balance + report on the embedded captions (or POOL=... TEXT_COLUMN=...)"
+	@echo "make worldwide  Meta CLIP 2 curation of a real multilingual pool (needs ../shared/data)"
 	@echo "make clean      remove build outputs (keeps .venv and .cache)"
 
 setup:
@@ -44,7 +46,7 @@ report: setup
 	$(MB) report $(REPORT_DIR)/match --metadata $(BUILD)/metadata.parquet --balanced $(REPORT_DIR)/balanced --out $(REPORT_DIR)/report
 
 test:
-	@EXTRAS=dev,ray bash scripts/setup.sh --wordnet31
+	@EXTRAS=dev,ray,lid bash scripts/setup.sh --wordnet31
 	$(PY) -m pytest -q tests
 
 # Needs the internet: the recipe's 26 days x 24 hourly pageview files (data/pageview_days.txt), resumable.
@@ -52,7 +54,7 @@ pageviews-download:
 	bash scripts/download_pageviews.sh data/pageview_days.txt .cache/pageviews
 
 # Benchmarks: each writes a markdown table to bench/results/<name>.md (see bench/README.md).
-bench: bench-wiki bench-wiki-scale bench-ray bench-balance bench-match
+bench: bench-wiki bench-wiki-scale bench-ray bench-balance bench-match bench-worldwide
 
 # ~5 min: wiki-count vs wikiextractor + plain count on a 1 GiB multistream dump (cached in .cache/bench).
 BENCH_WIKI_ARGS ?=
@@ -85,6 +87,34 @@ BENCH_MATCH_ARGS ?=
 bench-match:
 	@EXTRAS=dev,bench bash scripts/setup.sh
 	$(PY) -m bench.bench_match $(BENCH_MATCH_ARGS)
+
+# ~10 min: language ID accuracy/speed (fastText lid.176 vs pycld2, py3langid), per-language matching vs the
+# released approach (A B A B, CPU time), memory with every language loaded. Part of bench-worldwide.
+BENCH_WORLDWIDE_CURATION_ARGS ?=
+bench-worldwide: bench-worldwide-curation
+bench-worldwide-curation:
+	@EXTRAS=bench,lid bash scripts/setup.sh
+	@test -f $(BUILD)/metadata.json || $(MAKE) --no-print-directory metadata
+	$(PY) -m bench.bench_worldwide_curation $(BENCH_WORLDWIDE_CURATION_ARGS)
+
+# Meta CLIP 2 ("worldwide") curation, end to end on real multilingual data from ../shared/data: the
+# per-language metadata (make worldwide-metadata), then the pool (Multi30k train captions in en/de/fr/cs,
+# the captions of the eight Wikipedia dumps, the Tatoeba sentences), language ID, per-language matching,
+# per-language t from a 6% tail share, one text per image, the report. Each step resumes.
+WORLDWIDE         ?= $(BUILD)/worldwide
+METADATA_PER_LANG ?= $(WORLDWIDE)/metadata_per_lang
+worldwide: worldwide-metadata
+	@$(MAKE) --no-print-directory worldwide-curate
+
+# The curation alone, on the per-language lists in METADATA_PER_LANG ({lang}.json, MetaCLIP's format).
+worldwide-curate:
+	@EXTRAS=lid bash scripts/setup.sh
+	@test -f $(BUILD)/metadata.json || $(MAKE) --no-print-directory metadata
+	@test -d $(METADATA_PER_LANG) || { echo "$(METADATA_PER_LANG): no per-language metadata; run 'make worldwide-metadata' (or give METADATA_PER_LANG=DIR)"; exit 2; }
+	$(PY) -m bench.worldwide_pool --out $(WORLDWIDE)/pool
+	$(MB) match $(WORLDWIDE)/pool --metadata $(METADATA_PER_LANG) --lang-id fasttext-lid176 --id-column image --out $(WORLDWIDE)/match
+	$(MB) balance $(WORLDWIDE)/match --tail-share 0.06 --per-image --out $(WORLDWIDE)/curated
+	$(MB) report $(WORLDWIDE)/match --metadata $(METADATA_PER_LANG) --balanced $(WORLDWIDE)/curated --out $(WORLDWIDE)/report
 
 clean:
 	rm -rf $(BUILD)

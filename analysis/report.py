@@ -127,7 +127,7 @@ def _balanced_summary(balanced, match, t: int) -> tuple[pd.DataFrame, np.ndarray
         ("t used by balance", used),
         ("seed", f"{stats['seed']}"),
         ("images kept" if stats.get("per_image") else "texts kept",
-         (f"{stats['kept']:,} of {stats['candidates']:,} images (one matched text each, chosen among "
+         (f"{stats['kept']:,} of {stats.get('images', stats['candidates']):,} images (one matched text each, chosen among "
           f"{stats['texts']:,} matched texts; " if stats.get("per_image") else
           f"{stats['kept']:,} of {stats['texts']:,} matched texts (")
          + f"expected {stats['expected']:,.1f} ± {stats['std']:,.1f}, z = {stats['z']:+.2f})"),

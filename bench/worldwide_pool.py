@@ -98,8 +98,9 @@ OMW_TO_WIKI = {"als": "sq", "arb": "ar", "bul": "bg", "cat": "ca", "cmn": "zh", 
                "swe": "sv", "zsm": "ms"}
 
 
-def omw_lemmas(path: Path | None = None) -> dict[str, list[str]]:
-    """Every OMW 1.4 lemma per Wikipedia code (``_`` read as a space), sorted, from the shared tarball."""
+def omw_lemmas(path: Path | None = None, only=None) -> dict[str, list[str]]:
+    """Every OMW 1.4 lemma per Wikipedia code (``_`` read as a space), sorted, from the shared tarball
+    (``only``: these Wikipedia codes)."""
     import tarfile
 
     path = path or SHARED / "omw-1.4" / "omw-1.4.tar.xz"
@@ -110,7 +111,7 @@ def omw_lemmas(path: Path | None = None) -> dict[str, list[str]]:
             if not (name.startswith("wn-data-") and name.endswith(".tab")):
                 continue
             code = OMW_TO_WIKI.get(name[len("wn-data-"):-len(".tab")])
-            if code is None:
+            if code is None or (only is not None and code not in only):
                 continue
             for line in tar.extractfile(member).read().decode("utf-8").splitlines():
                 parts = line.split("\t")
@@ -127,16 +128,17 @@ def dump_titles(lang: str, dump: Path | None = None) -> list[str]:
     return [p.title for p in iter_pages(need(dump)) if p.ns == 0 and p.redirect is None and ":" not in p.title]
 
 
-def stand_in_metadata(out: Path, english: list[str]) -> dict[str, int]:
+def stand_in_metadata(out: Path, english: list[str], dump_langs=DUMP_LANGS, omw_langs=None) -> dict[str, int]:
     """Per-language lists to test curation with until ``make worldwide-metadata`` provides the real ones:
     ``en`` = ``english`` (the v1 metadata); every other language = its dump's article titles, then its
-    OMW lemmas (first occurrence wins). Writes ``out/{lang}.json`` and ``.parquet`` (id, entry, source)."""
+    OMW lemmas (first occurrence wins); ``dump_langs`` / ``omw_langs`` (Wikipedia codes) restrict them.
+    Writes ``out/{lang}.json`` and ``.parquet`` (id, entry, source)."""
     import json
 
     sources: dict[str, dict[str, str]] = {"en": dict.fromkeys(english, "v1")}
-    for lang in DUMP_LANGS:
+    for lang in dump_langs:
         sources.setdefault(lang, {}).update({t: "title" for t in dump_titles(lang)})
-    for lang, words in omw_lemmas().items():
+    for lang, words in omw_lemmas(only=omw_langs).items():
         bucket = sources.setdefault(lang, {})
         bucket.update({w: "wordnet" for w in words if w not in bucket})
     out.mkdir(parents=True, exist_ok=True)

@@ -98,6 +98,8 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
             np.savez(fh, ids=present, kept=kept_per_entry.astype(np.uint64), expected=expected_per_entry)
     stats = {"shard": name, "texts": int(len(rows)), "candidates": int(candidates.sum()), "kept": int(kept.sum()),
              "expected": float(probability.sum()), "variance": float((probability * (1 - probability)).sum())}
+    if shared.chosen is not None:
+        stats["images"] = int(chosen.sum())  # one chosen text per image (some may have p = 0)
     if shared.per_language:  # the same totals per language (index into match.language_names)
         group = shared.match.text_languages(name)
         n = len(shared.match.languages)
@@ -106,6 +108,8 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
             "candidates": np.bincount(group, weights=candidates, minlength=n).astype(np.int64).tolist(),
             "kept": np.bincount(group, weights=kept, minlength=n).astype(np.int64).tolist(),
             "expected": np.bincount(group, weights=probability, minlength=n).tolist()}
+        if shared.chosen is not None:
+            stats["languages"]["images"] = np.bincount(group, weights=chosen, minlength=n).astype(np.int64).tolist()
     return stats
 
 
@@ -131,12 +135,13 @@ def _head_excess(counts: np.ndarray, expected_kept: np.ndarray, kept: np.ndarray
 def _language_table(match: MatchOutput, counts: np.ndarray, ts: dict, shard_stats: list[dict],
                     entry_expected: np.ndarray, entry_kept: np.ndarray, unit: str) -> dict:
     """Per language: pool texts, matched texts, matches, entries hit, t, tail share, head entries,
-    candidates, expected and kept (``unit``: texts, or images with ``--per-image``)."""
+    candidates (p > 0), expected and kept, in ``unit`` (texts, or images with ``--per-image``: an image
+    counts for the language of its chosen text, ``images``)."""
     names = match.language_names
-    summed = {key: np.zeros(len(names)) for key in ("texts", "candidates", "kept", "expected")}
+    summed = {key: np.zeros(len(names)) for key in ("texts", "candidates", "kept", "expected", "images")}
     for done in shard_stats:
         for key in summed:
-            summed[key] += np.asarray(done["languages"][key], dtype=np.float64)
+            summed[key] += np.asarray(done["languages"].get(key, 0), dtype=np.float64)
     pool = match.language_stats
     table = {}
     for i, (lang, sl) in enumerate(match.language_slices.items()):
@@ -149,6 +154,8 @@ def _language_table(match: MatchOutput, counts: np.ndarray, ts: dict, shard_stat
             "head_expected_over_t": float(np.median(entry_expected[sl][head] / t)) if t and head.any() else None,
             f"candidate_{unit}": int(summed["candidates"][i]), f"expected_{unit}": float(summed["expected"][i]),
             f"kept_{unit}": int(summed["kept"][i])}
+        if unit == "images":  # images whose chosen text is in this language (p may be 0: candidates exclude those)
+            table[lang]["images"] = int(summed["images"][i])
     return table
 
 
@@ -245,8 +252,8 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
              "entries": n, "tail_entries": int(((counts > 0) & (p_entry >= 1.0)).sum()),
              **(_head_excess(counts, entry_expected, entry_kept.astype(np.float64), t) if not per_language else {}),
              "match_dir": str(match.path)}
-    if per_image:
-        stats["images"] = totals["candidates"]  # one chosen text per image with a matched text
+    if per_image:  # images with at least one matched text: each has its one chosen text
+        stats["images"] = sum(done.get("images", 0) for done in shard_stats)
     if per_language:
         stats.update({"t_rule": t_rule, "t_en": t_en, "tail_share_target": tail_share_target, "p": p,
                       "languages": _language_table(match, counts, settings_t, shard_stats, entry_expected,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import string
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import UserError
 
@@ -77,16 +78,19 @@ def _in(ranges, ch: str) -> bool:
     return any(lo <= cp <= hi for lo, hi in ranges)
 
 
+@lru_cache(maxsize=65536)
 def released_cjk_like(ch: str) -> bool:
     """The released ``is_cjk_or_similar``: True means no space is added on that side of an entry."""
     return _in(RELEASED_RANGES, ch) or ch in _RELEASED_PUNCTUATION
 
 
+@lru_cache(maxsize=65536)
 def no_space_script(ch: str) -> bool:
     """True for a character of a script written without spaces between words (or its punctuation)."""
     return _in(NO_SPACE_RANGES, ch)
 
 
+@lru_cache(maxsize=65536)
 def _punctuation(ch: str) -> bool:
     return ch in string.punctuation or unicodedata.category(ch).startswith("P")
 
