@@ -86,9 +86,13 @@ def wiki_captions(lang: str, dump: Path | None = None, max_pages: int | None = N
             pages += 1
             if pages > max_pages:
                 break
-            rows += [(text, where) for _, where, text in page_captions(page.text, names)]
-        df = pd.DataFrame(rows, columns=["text", "file"])
-    return pd.DataFrame({"text": df["text"], "image": df["file"], "source": f"wiki-{lang}", "gold": lang})
+            rows += [(text, kind, page.page_id, where) for kind, where, text in page_captions(page.text, names)]
+        df = pd.DataFrame(rows, columns=["text", "kind", "page_id", "file"])
+    # a caption or alt text describes its file (shared when two wikis show it); an infobox's caption and
+    # alt describe the infobox's image, known here only as (page, template)
+    template = df["kind"].str.startswith("template")
+    image = df["file"].where(~template, f"{lang}:" + df["page_id"].astype(str) + ":" + df["file"])
+    return pd.DataFrame({"text": df["text"], "image": image, "source": f"wiki-{lang}", "gold": lang})
 
 
 #: OMW 1.4 language -> Wikipedia code (OMW's ``als`` is Albanian: Wikipedia ``sq``).

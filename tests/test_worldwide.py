@@ -305,3 +305,17 @@ def test_t_rules_against_the_released_p_to_t(laion_parquet, wordnet30_entries):
     assert p == released_t_to_p(counts, 20) and ts["en"] == 20 and ts["xx"] == t_for_share(counts[:1000], p)
     with pytest.raises(UserError, match="no English texts"):
         language_ts({"fr": counts}, t_en=20)
+
+
+def test_strip_of_joined_texts_equals_str_strip():
+    """The batch strip (curate.py's txt.strip()) on every white-space character, at either end or inside."""
+    from metadata_builder.match.engine import strip_joined
+    from metadata_builder.match.normalize import WHITESPACE
+
+    assert len(WHITESPACE) == 29
+    texts = ["", "a", " ", "\u200b x \u200b"]
+    for ws in WHITESPACE:
+        texts += [ws, ws + "a", "a" + ws, ws + "東京" + ws + ws, "a" + ws + "b", ws + "\u0085\u3000" + "x\u00a0"]
+    raw = "\x00".join(texts).encode("utf-8")
+    assert strip_joined(raw).decode("utf-8").split("\x00") == [t.strip() for t in texts]
+    assert strip_joined("\u3000a\x00b ".encode(), single=True) == "a\x00b".encode()

@@ -31,7 +31,6 @@ workers share them copy-on-write (nothing in them is written after the build).
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
@@ -44,10 +43,32 @@ DUPLICATES = ("all", "last")
 SEP = b"\x00"
 #: A trigger set larger than this (a no-space script's characters) makes the pre-filter useless.
 _MAX_TRIGGER_BYTES = 64
-_WS = b"|".join(re.escape(ch.encode("utf-8")) for ch in WHITESPACE)
-#: ``str.strip`` of every NUL-separated text of a joined batch, on its UTF-8 bytes.
-_STRIP_JOINED = re.compile(rb"(?:^|(?<=\x00))(?:" + _WS + rb")+|(?:" + _WS + rb")+(?=\x00|\Z)")
-_STRIP_SINGLE = re.compile(rb"\A(?:" + _WS + rb")+|(?:" + _WS + rb")+\Z")
+#: First and last UTF-8 bytes of the characters ``str.strip`` removes: a text starting or ending with
+#: none of them needs no strip (a superset test: the texts it flags are stripped in Python).
+_WS_FIRST = np.unique(np.frombuffer(b"".join(ch.encode("utf-8")[:1] for ch in WHITESPACE), dtype=np.uint8))
+_WS_LAST = np.unique(np.frombuffer(b"".join(ch.encode("utf-8")[-1:] for ch in WHITESPACE), dtype=np.uint8))
+
+
+def strip_joined(raw: bytes, single: bool = False) -> bytes:
+    """``str.strip`` of every NUL-separated text of a joined batch (of the one text when ``single``)."""
+    if single:
+        return raw.decode("utf-8", "surrogatepass").strip().encode("utf-8", "surrogatepass")
+    if not raw:
+        return raw
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    seps = np.flatnonzero(buf == 0)
+    starts = np.concatenate([[0], seps + 1])
+    ends = np.append(seps, len(buf))
+    filled = ends > starts
+    first = buf[np.minimum(starts, len(buf) - 1)]
+    last = buf[np.maximum(ends - 1, 0)]
+    flagged = np.flatnonzero(filled & (np.isin(first, _WS_FIRST) | np.isin(last, _WS_LAST)))
+    if not len(flagged):
+        return raw
+    parts = raw.split(SEP)
+    for i in flagged.tolist():
+        parts[i] = parts[i].decode("utf-8", "surrogatepass").strip().encode("utf-8", "surrogatepass")
+    return SEP.join(parts)
 _P1 = np.uint64(0x9E3779B97F4A7C15)  # odd multipliers: invertible modulo 2**64
 _P2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -315,8 +336,8 @@ class Matcher:
         norm = self.normalizer
         if norm.nfkc or norm.casefold:
             raw = norm.transform(raw.decode("utf-8", "surrogatepass")).encode("utf-8", "surrogatepass")
-        if norm.strip:  # str.strip of each text, on the joined bytes
-            raw = (_STRIP_SINGLE if single else _STRIP_JOINED).sub(b"", raw)
+        if norm.strip:  # str.strip of each text
+            raw = strip_joined(raw, single)
         s = b" " + raw + b" "
         for ch in norm.wrapped:
             c = ch.encode("utf-8")

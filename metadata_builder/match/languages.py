@@ -120,16 +120,19 @@ class FastTextLid176:
 
     def predict(self, texts) -> tuple[list[str], np.ndarray]:
         """Top-1 label and its probability per text; ``''`` and 0 for a null or blank text."""
-        predict = self.model.predict
+        predict = self.model.f.predict  # the C++ call behind FastText.predict(text), without its checks
         labels, scores = [], np.zeros(len(texts), dtype=np.float32)
         for i, text in enumerate(texts):
             text = text.replace("\n", " ").replace("\r", " ").strip() if text else ""
             if not text:
                 labels.append("")
                 continue
-            (label,), (score,) = predict(text)
-            labels.append(label[9:])  # "__label__xx"
-            scores[i] = score
+            found = predict(text + "\n", 1, 0.0, "replace")  # [(probability, "__label__xx")]
+            if found:
+                labels.append(found[0][1][9:])
+                scores[i] = found[0][0]
+            else:
+                labels.append("")
         return labels, scores
 
 

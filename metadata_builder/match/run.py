@@ -58,6 +58,11 @@ def rss_mb() -> float:
 def release_free_memory() -> None:
     """Give freed heap pages back to the system (glibc), so forked workers do not map them."""
     gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """glibc's ``malloc_trim``: freed heap pages back to the system (no-op elsewhere)."""
     try:
         import ctypes
 
@@ -411,11 +416,12 @@ def _match_by_language(files: list[PoolFile], metadata, out, source, norm, per_l
         if key not in built:
             before = rss_mb()
             m = Matcher(load_language(d["paths"]), norm, matcher, duplicates)
-            release_free_memory()
+            trim_heap()
             built[key] = m
             d["matcher"] = {"engine": m.engine, "build_seconds": round(m.build_seconds, 3), "bytes": int(m.nbytes),
                             "rss_mb_added": round(rss_mb() - before, 1)}
         matchers.append(built[key])
+    release_free_memory()
     shared = _Shared(None, str(out), id_column, batch_size,
                      _Languages(groups, matchers, {lb: group_index[lg] for lb, lg in label_lang.items()},
                                 str(labels_dir)))
