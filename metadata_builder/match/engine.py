@@ -358,6 +358,8 @@ class Matcher:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
         n = len(array)
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int32)
