@@ -319,3 +319,20 @@ def test_strip_of_joined_texts_equals_str_strip():
     raw = "\x00".join(texts).encode("utf-8")
     assert strip_joined(raw).decode("utf-8").split("\x00") == [t.strip() for t in texts]
     assert strip_joined("\u3000a\x00b ".encode(), single=True) == "a\x00b".encode()
+
+
+def test_one_list_with_languages(worldwide_slice, tmp_path):
+    """One metadata.json still works with languages: counts per language over the same list, one t each."""
+    from metadata_builder.balance import balance
+    from metadata_builder.match.run import match_pools
+
+    pool, lists = worldwide_slice
+    stats = match_pools([str(pool / "multi30k-val.parquet")], lists / "en.json", tmp_path / "m", lang_column="gold",
+                        executor=Local(1, progress=False))
+    assert stats["normalize"] == "metaclip-v1"  # one list: the v1 rule unless asked
+    assert {k: (v["texts"], v["matched_texts"], v["entries"]) for k, v in stats["languages"].items()} == {
+        "cs": (1014, 744, 86654), "de": (1014, 547, 86654), "en": (1014, 1014, 86654), "fr": (1014, 887, 86654)}
+    match = MatchOutput(tmp_path / "m")
+    assert all(g["paths"] == [str(lists / "en.json")] for g in match.languages) and match.n_entries == 4 * 86654
+    done = balance(match, tmp_path / "b", t_en=10, t_rule="nearest", executor=Local(1, progress=False))
+    assert {k: v["t"] for k, v in done["languages"].items()} == {"cs": 64, "de": 69, "en": 10, "fr": 13}
