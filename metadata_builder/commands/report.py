@@ -15,7 +15,9 @@ HELP = "HTML + markdown report of a matched pool: head/tail, top entries, source
 def add_arguments(p):
     p.add_argument("match_dir", metavar="MATCH_DIR", help="output folder of 'metadata-builder match' (a path or URL)")
     p.add_argument("--metadata", required=True,
-                   help="the metadata the match used: metadata.parquet, or metadata.json with its parquet beside it")
+                   help="the metadata the match used: metadata.parquet, or metadata.json with its parquet beside it; "
+                        "for a per-language match its metadata_per_lang folder (the report then adds a per-language "
+                        "section, and an entry's source is its language)")
     cap = p.add_mutually_exclusive_group()
     cap.add_argument("--t", type=int, help="threshold to report on (default: the one giving a 6%% tail share)")
     cap.add_argument("--tail-share", type=float, help="choose t as the smallest whose tail share reaches this (e.g. 0.06)")
