@@ -21,6 +21,7 @@ import pandas as pd
 
 from .errors import UserError
 from .runtime import storage
+from .runtime.shards import check_input_finished
 
 SOURCE_ORDER = ("seed", "wordnet", "unigram", "bigram", "title")
 SEED_ENTRIES = [str(i) for i in range(100)]
@@ -56,6 +57,7 @@ class Assembled:
     table: pd.DataFrame
     summary: pd.DataFrame
     dropped: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
 
     @property
     def entries(self) -> list[str]:
@@ -69,8 +71,8 @@ def is_droppable(entry: str) -> bool:
 
 def assemble(sources: list[Source], total: int | None = 500_000) -> Assembled:
     """Concatenate ``sources`` after the seeds, de-duplicated, cut at ``total`` entries."""
-    if total is not None and total < 0:
-        raise UserError(f"--total must be positive, got {total}")
+    if total is not None and total < 1:
+        raise UserError(f"--total must be at least 1, got {total}")
     sources = [Source("seed", pd.Series(SEED_ENTRIES), threshold="–")] + list(sources)
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
@@ -106,7 +108,10 @@ def assemble(sources: list[Source], total: int | None = 500_000) -> Assembled:
         )
     table = pd.DataFrame(rows, columns=["entry", "source", "score_name", "score"])
     table.insert(0, "id", np.arange(len(table), dtype=np.int32))
-    return Assembled(table=table, summary=pd.DataFrame(summary), dropped=dropped)
+    blank = [row[0] for row in rows if not row[0].strip()]
+    warnings = [f"{len(blank):,} entries are only white space ({', '.join(map(repr, blank[:3]))}): kept, as the "
+                "recipe keeps every non-empty string, but they match runs of spaces in the texts"] if blank else []
+    return Assembled(table=table, summary=pd.DataFrame(summary), dropped=dropped, warnings=warnings)
 
 
 def wordnet_source(path: str | Path) -> Source:
@@ -134,7 +139,7 @@ def unigram_source(path: str | Path, min_count: int = 100, min_articles: int = 3
 
 
 def bigram_source(path: str | Path, min_pmi: float | None = 30.0, budget: int | None = None) -> Source:
-    """Wikipedia bigrams (``bigrams.parquet``: w1, w2, count, pmi, score_v2) as ``"w1 w2"``.
+    """Wikipedia bigrams (``bigrams.parquet``: w1, w2, count, c1, c2, pmi, score_v2) as ``"w1 w2"``.
 
     Recipe ``metaclip-v1``: NLTK's PMI >= ``min_pmi`` (30). With ``budget`` instead: Meta CLIP 2's
     ``score_v2`` ranking, the ``budget`` best pairs (ties by the entry string).
@@ -193,6 +198,7 @@ def read_table(path: str | Path, required: list[str], numeric: tuple[str, ...] =
     suffix = os.path.splitext(path)[1]
     if not storage.is_file(path):
         raise UserError(f"{path} does not exist")
+    check_input_finished(path)
     try:
         with storage.open_input(path) as handle:
             if suffix == ".parquet":

@@ -8,6 +8,7 @@ print one line and exit 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
@@ -35,17 +36,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: errno values that mean "the disk is full" (no space, quota, file too large).
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args._run(args) or 0
     except UserError as exc:
-        print(f"metadata-builder: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc))
     except KeyboardInterrupt:
         print("metadata-builder: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
         return 130
+    except MemoryError:
+        return _error(f"{args.command} ran out of memory; finished shards are kept: rerun with fewer --workers "
+                      "(or a smaller --batch-size / --memory-limit where the command has one) to resume")
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return _error(f"{args.command}: the disk is full{where} ({exc.strerror}); free space, then rerun the same "
+                      "command to resume (finished shards are kept)")
+
+
+def _error(message: str) -> int:
+    print(f"metadata-builder: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

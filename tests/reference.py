@@ -60,7 +60,7 @@ def script_aware_sets(entries, texts, kana_hangul: bool = True) -> list[set[str]
     return [{e for e, k in zip(entries, keys) if k in space(text)} for text in texts]
 
 
-# --- Meta CLIP 2 as released (metaclip/curation/substr_matching.py and curate.py, docs/recipe.md §4.2):
+# --- Meta CLIP 2 as released (metaclip/curation/substr_matching.py and curate.py, docs/recipe.md §4.8):
 # what `--normalize script-aware-released` must equal. Written from the released functions' behaviour,
 # plainly: `released_cjk` is its is_cjk_or_similar, `released_keys` its get_spaced_metadata, `space`
 # (above) its spacing, and `released_match` its substr_match after curate.py's txt.strip().

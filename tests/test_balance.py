@@ -19,7 +19,8 @@ import pytest
 from metadata_builder import balance as B
 from reference import Reference, space
 from metadata_builder.errors import UserError
-from metadata_builder.match.output import FORMAT_VERSION, entries_digest
+from metadata_builder.match.output import FORMAT_VERSION, entries_digest, text_hashes
+from metadata_builder.runtime.storage import fingerprint
 from metadata_builder.runtime.executor import Local
 from metadata_builder.runtime.shards import ShardJob
 
@@ -28,6 +29,7 @@ from metadata_builder.runtime.shards import ShardJob
 def write_match_dir(out: Path, pools: list[Path], entries: list[str], text_column: str,
                     id_column: str | None = None, order=sorted) -> Path:
     """A match folder in the contract's format (manifest, shards/SHARD.parquet, entry_counts.npy)."""
+    job = ShardJob(out, "match", {"reference": [str(p) for p in sorted(pools)], "order": order.__name__}).start()
     (out / "shards").mkdir(parents=True, exist_ok=True)
     reference = Reference(entries)
     counts = np.zeros(len(entries), dtype=np.uint64)
@@ -41,11 +43,13 @@ def write_match_dir(out: Path, pools: list[Path], entries: list[str], text_colum
         if id_column:
             columns["id"] = pa.array(df[id_column].iloc[rows].astype(str).tolist())
         columns["entry_ids"] = pa.array([sets[r] for r in rows], pa.list_(pa.int32()))
+        texts = df[text_column].iloc[rows]
+        columns["text_hash"] = pa.array(text_hashes([t if isinstance(t, str) else None for t in texts]), pa.uint64())
         pq.write_table(pa.table(columns), out / "shards" / f"{name}.parquet")
         for r in rows:
             counts[sets[r]] += 1
         shards.append({"name": name, "path": str(path.resolve()), "format": "parquet", "rows": len(df),
-                       "text_column": text_column, "header": False})
+                       "text_column": text_column, "header": False, "fingerprint": fingerprint(path)})
     np.save(out / "entry_counts.npy", counts)
     manifest = {"format_version": FORMAT_VERSION,
                 "metadata": {"path": str(out / "metadata.json"), "sha256": "reference",
@@ -54,7 +58,7 @@ def write_match_dir(out: Path, pools: list[Path], entries: list[str], text_colum
                 "shards": order(shards, key=lambda s: s["name"])}
     (out / "manifest.json").write_text(json.dumps(manifest))
     (out / "metadata.json").write_text(json.dumps(entries))
-    ShardJob(out, "match", {"reference": manifest}).start().finish()  # a finished match folder
+    job.finish()  # a finished match folder
     return out
 
 
@@ -109,13 +113,13 @@ def laion_match(tmp_path_factory, laion_parquet, entries) -> Path:
 def laion_match_reversed(laion_match) -> Path:
     """The same match folder with its shards listed in the opposite order."""
     other = laion_match.parent / "match_reversed"
-    other.mkdir()
+    job = ShardJob(other, "match", {"reversed": str(laion_match)}).start()
     (other / "shards").symlink_to(laion_match / "shards")
     (other / "entry_counts.npy").symlink_to(laion_match / "entry_counts.npy")
     manifest = json.loads((laion_match / "manifest.json").read_text())
     manifest["shards"] = manifest["shards"][::-1]
     (other / "manifest.json").write_text(json.dumps(manifest))
-    ShardJob(other, "match", {"reference": manifest}).start().finish()
+    job.finish()
     return other
 
 

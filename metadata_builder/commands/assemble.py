@@ -22,13 +22,13 @@ HELP = "seeds + WordNet + Wikipedia sources -> metadata.json and metadata.parque
 
 
 def add_arguments(p):
-    p.add_argument("--wordnet", required=True, help="output of 'metadata-builder wordnet' (a path or URL)")
+    p.add_argument("--wordnet", help="output of 'metadata-builder wordnet' (a path or URL; required by metaclip-v1)")
     wiki = p.add_argument_group("Wikipedia sources (outputs of 'metadata-builder wiki-count' and 'pageviews')")
     wiki.add_argument("--unigrams", help="unigrams.parquet (word, count, articles)")
     wiki.add_argument("--unigram-min", type=int, default=100, help="keep words with count >= this (default 100)")
     wiki.add_argument("--unigram-min-articles", type=int, default=3,
                       help="... and seen in >= this many articles (default 3; needs an 'articles' column)")
-    wiki.add_argument("--bigrams", help="bigrams.parquet (w1, w2, count, pmi, score_v2)")
+    wiki.add_argument("--bigrams", help="bigrams.parquet (w1, w2, count, c1, c2, pmi, score_v2)")
     rule = wiki.add_mutually_exclusive_group()
     rule.add_argument("--bigram-pmi", type=float, default=None,
                       help="keep pairs with NLTK PMI >= this (default 30, recipe metaclip-v1)")
@@ -48,6 +48,17 @@ def add_arguments(p):
     wiki.add_argument("--title-min-inlinks", type=int, default=1,
                       help="with --title-rank inlinks: keep titles with >= this many in-links (default 1)")
     p.add_argument("--total", type=int, default=500_000, help="stop at exactly this many entries (default 500000)")
+    v2 = p.add_argument_group("recipe metaclip-v2 (Meta CLIP 2: one language's metadata, with caps instead of thresholds)")
+    v2.add_argument("--recipe", choices=("metaclip-v1", "metaclip-v2"), default="metaclip-v1",
+                    help="metaclip-v1 (default): English, Table 1's thresholds; metaclip-v2: one language (--lang), "
+                         "--wordnet is the table of 'wordnet --lang', --pageviews of 'pageviews --all-languages'")
+    v2.add_argument("--lang", help="with --recipe metaclip-v2: the Wikipedia code to assemble (ja, vi, ...)")
+    v2.add_argument("--omw-map", default="metaclip-v2",
+                    help="OMW -> Wikipedia map: metaclip-v2 (default: Albanian als -> sq), released (als -> als, "
+                         "Alemannic), or a .tsv with columns omw, wiki")
+    v2.add_argument("--bigram-score", choices=("score_v2", "pmi"), default="score_v2",
+                    help="the score compared with 30 (strict): score_v2 (default, the paper's corrected PMI) or "
+                         "pmi (plain NLTK PMI, which cannot exceed log2 N)")
     p.add_argument("--out", required=True, help="metadata.json path (or URL); metadata.parquet is written beside it")
 
 
@@ -71,6 +82,12 @@ def run(args):
     from ..runtime import storage
 
     storage.check_writable(args.out)
+    if args.recipe == "metaclip-v2":
+        return _run_v2(args)
+    if args.lang is not None:
+        raise UserError("--lang needs --recipe metaclip-v2 (recipe metaclip-v1 is English)")
+    if args.wordnet is None:
+        raise UserError("--wordnet is required (the output of 'metadata-builder wordnet')")
     sources = [wordnet_source(args.wordnet)]
     if args.unigrams is not None:
         sources.append(unigram_source(args.unigrams, args.unigram_min, args.unigram_min_articles))
@@ -84,5 +101,32 @@ def run(args):
         sources.append(title)
     result = assemble(sources, total=args.total)
     out_json, out_parquet = write_outputs(result, args.out)
+    print(format_summary(result.summary))
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print(f"\n{len(result.table):,} entries -> {out_json}\n{'':>{len(f'{len(result.table):,} entries')}} -> {out_parquet}")
+
+
+def _run_v2(args):
+    from .. import languages
+    from ..assemble_worldwide import assemble_language, language_sources, write_language
+
+    if args.lang is None:
+        raise UserError("--recipe metaclip-v2 needs --lang (a Wikipedia code: ja, vi, ...); "
+                        "'assemble-worldwide' does every language of a folder")
+    lang = languages.check_wiki_code(args.lang)
+    if lang == "en":
+        raise UserError("--lang en: English takes the v1 metadata (Meta CLIP 2); run 'assemble' with recipe metaclip-v1")
+    if args.bigram_budget is not None or args.bigram_pmi is not None:
+        raise UserError("--bigram-pmi/--bigram-budget are metaclip-v1 options; metaclip-v2 keeps --bigram-score > 30 "
+                        "with a cap")
+    if args.pageviews is not None and args.titles is not None:
+        raise UserError("give --pageviews (titles by views) or --titles (by in-links), not both")
+    sources = language_sources(lang, wordnet=args.wordnet, unigrams=args.unigrams, bigrams=args.bigrams,
+                               titles=args.titles, pageviews=args.pageviews, omw_map=args.omw_map,
+                               bigram_score=args.bigram_score, min_inlinks=args.title_min_inlinks)
+    result = assemble_language(sources)
+    out_json, out_parquet = write_language(result, args.out)
+    print(f"recipe metaclip-v2, language {lang}")
     print(format_summary(result.summary))
     print(f"\n{len(result.table):,} entries -> {out_json}\n{'':>{len(f'{len(result.table):,} entries')}} -> {out_parquet}")

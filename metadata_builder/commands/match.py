@@ -55,6 +55,8 @@ def run(args):
                         id_column=args.id_column, fmt=args.format, normalize=args.normalize,
                         matcher=args.matcher, batch_size=args.batch_size, executor=executor.from_args(args),
                         lang_id=args.lang_id, lang_column=args.lang_column, duplicates=args.duplicate_ids)
+    for warning in stats.get("warnings", []):
+        print(f"warning: {warning}")
     if stats.get("up_to_date"):
         print(f"{args.out} is up to date (same metadata and pool files, finished); its counts:")
     if stats.get("languages"):

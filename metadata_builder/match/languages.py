@@ -1,5 +1,5 @@
 """The language of every text (Meta CLIP 2): an offline language-ID model or a pool column, and the
-explicit map from its codes to the languages of the per-language metadata.
+explicit map from its codes to the languages of the per-language metadata (``metadata_builder/data/``).
 
 - ``--lang-id fasttext-lid176``: fastText's ``lid.176.ftz``, the model family the released Meta CLIP
   pipelines call (``ftlangdetect.detect(text, low_memory=True)``: top-1 label, no threshold). The
@@ -52,7 +52,7 @@ FORMAT_VERSION = 1
 def _map_text() -> str:
     from importlib import resources
 
-    return (resources.files("metadata_builder.match") / "data" / MAP_FILE).read_text(encoding="utf-8")
+    return (resources.files("metadata_builder") / "data" / MAP_FILE).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -210,11 +210,14 @@ def identify(files: list[PoolFile], out, source: LanguageSource, *, executor: Ex
     """Label every row of every pool file (resumable); return ``{shard name: its stats}``.
 
     Writes ``out/shards/SHARD.parquet`` (``lid``: the raw label or column value per pool row, in row
-    order; ``lid_score``: the model's probability) and the job's bookkeeping in ``out/_job/``.
+    order; ``lid_score``: the model's probability) and the job's bookkeeping in ``out/_job/``. A
+    finished shard whose pool file changed since (its fingerprint) is labelled again.
     """
     executor = executor or Local()
     job = ShardJob(out, "language ID", {"format_version": FORMAT_VERSION, "source": source.describe(),
-                                        "pool files": [p.to_dict() for p in files]})
+                                        "pool files": [{k: v for k, v in p.to_dict().items() if k != "fingerprint"}
+                                                       for p in files]},
+                   outputs=lambda pool: [languages_parquet(out, pool.name)])  # a changed pool file is labelled again
     job.start()
     stats = job.run(_identify_shard, files, executor, shared=(str(job.out), source, batch_size),
                     desc="language ID")

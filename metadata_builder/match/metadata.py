@@ -2,7 +2,8 @@
 
 A per-language folder (``metadata_per_lang/``, what ``make worldwide-metadata`` writes) holds
 ``{code}.json`` files, each a JSON list of strings (MetaCLIP's format: an entry's id is its index),
-with optional ``{code}.parquet`` provenance beside them. Codes are Wikipedia codes. As in the
+with optional ``{code}.parquet`` provenance beside them (``summary.json`` is not a language). Codes
+are Wikipedia codes. As in the
 released ``align_lid_to_wiki.py``, a code with ``_`` is a variant folded into the part before it
 (``zh_yue``, ``zh_classical`` -> ``zh``; ``be_tarask`` -> ``be``): a language's list is its own
 file's entries, then each variant's entries not already present, variants in code order (the
@@ -20,6 +21,10 @@ from pathlib import Path
 from ..errors import UserError
 from ..runtime import storage
 from .languages import OTHER, fold
+
+
+#: JSON files of a per-language folder that are no language's list (``assemble-worldwide``'s summary).
+NOT_LANGUAGES = frozenset({"summary"})
 
 
 def load_metadata(path: str | os.PathLike) -> list[str]:
@@ -61,7 +66,8 @@ def language_files(folder: str | os.PathLike) -> dict[str, list[str]]:
     """``{language: [its files]}`` of a per-language folder: each language's own ``{code}.json``
     first, then its variants' files in code order."""
     folder = storage.canonical(folder)
-    names = [n for n in storage.listdir(folder) if n.endswith(".json") and not n.startswith((".", "_"))]
+    names = [n for n in storage.listdir(folder) if n.endswith(".json") and not n.startswith((".", "_"))
+             and n[: -len(".json")] not in NOT_LANGUAGES]
     if not names:
         raise UserError(f"{folder}: no {{lang}}.json metadata lists in it; give the metadata_per_lang folder "
                         "that 'make worldwide-metadata' writes, or one metadata.json")

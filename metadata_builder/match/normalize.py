@@ -13,7 +13,7 @@ Options beside it (off unless asked; combine them with commas, e.g. ``nfkc,casef
   typographic quotes), and space *entries* with the same rule as texts, so ``Dog's``, ``hot-dog``,
   ``(dog)`` match ``dog`` and ``U.S.`` can match at all.
 - ``script-aware-released``: Meta CLIP 2's matching as released (``get_spaced_metadata``,
-  ``spacing`` and the ``txt.strip()`` of ``curate.py``; docs/recipe.md §4.2), exactly: the text is
+  ``spacing`` and the ``txt.strip()`` of ``curate.py``; docs/recipe.md §4.8), exactly: the text is
   stripped (``str.strip``) before the v1 spacing; an entry gets its leading (trailing) space only if
   its first (last) character is not "CJK-like" by the released test (:func:`released_cjk_like`): Han
   ideographs in 11 code point ranges, Thai, Lao, Myanmar, Khmer, Tibetan, the 32 ASCII punctuation

@@ -24,6 +24,7 @@ import csv
 import json
 import lzma
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -47,17 +48,34 @@ class PoolFile:
     name: str
     text_column: Any = None  # resolved by :func:`probe`: a name or a column number
     header: bool = False
+    fingerprint: dict | None = None  # :func:`metadata_builder.runtime.storage.fingerprint` at match time
+
+    @property
+    def identity(self) -> dict | None:
+        """What the shard job checks of this file on a resume: its content fingerprint."""
+        return self.fingerprint
 
     def to_dict(self) -> dict:
-        """What the match manifest records of the file, the resolved text column included."""
+        """What the match manifest records of the file: resolved text column, content fingerprint."""
         return {"name": self.name, "path": self.path, "format": self.format,
-                "text_column": self.text_column, "header": self.header}
+                "text_column": self.text_column, "header": self.header, "fingerprint": self.fingerprint}
 
     @classmethod
     def from_dict(cls, shard: dict) -> "PoolFile":
         """The pool file a manifest's shard entry describes (no probing: its columns are resolved)."""
         return cls(path=shard["path"], format=shard["format"], name=shard["name"],
-                   text_column=shard.get("text_column"), header=bool(shard.get("header", False)))
+                   text_column=shard.get("text_column"), header=bool(shard.get("header", False)),
+                   fingerprint=shard.get("fingerprint"))
+
+    def check_unchanged(self) -> None:
+        """Refuse to read rows back from a pool file rewritten since the match (one line)."""
+        if self.fingerprint is None:
+            return
+        now = storage.fingerprint(self.path)
+        if now != self.fingerprint:
+            what = [k for k in sorted(set(now) | set(self.fingerprint)) if now.get(k) != self.fingerprint.get(k)]
+            raise UserError(f"{self.path}: changed since the match ({', '.join(what)} differ); "
+                            "rerun the match on the pool as it is now")
 
 
 @dataclass
@@ -148,12 +166,40 @@ def _pick(columns: list[str], wanted: str | None, path: str, what: str = "text")
                     f"(columns: {', '.join(map(str, columns[:20]))}); pass --text-column")
 
 
-def probe(pool: PoolFile, text_column: str | None, id_column: str | None, id_what: str = "id") -> PoolFile:
-    """Check the columns exist before any work starts; resolve the text column and header.
+#: A caption may be longer than the csv module's default field limit (128 KiB): real data, not an error.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
-    ``id_what`` names the second column in messages (``lang`` for ``--lang-column``).
-    """
+_MAGIC = {b"PAR1": "parquet", b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ": "xz"}
+
+
+def _fields(line: str, fmt: str) -> list[str]:
+    """One tsv/csv line as fields: tsv split on tabs as it is (captions hold quotes), csv by the csv module."""
+    return line.split("\t") if fmt == "tsv" else next(csv.reader([line]), [])
+
+
+def _sniff(pool: PoolFile) -> None:
+    """Refuse a file whose content is not the format it is read as (``--format tsv`` on a parquet
+    file would read binary as text: every row a bad row, exit 0)."""
+    try:
+        with _open_binary(pool.path) as f:
+            head = f.read(8)
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise UserError(f"{pool.path}: unreadable ({exc}); check or remove the file") from None
+    found = next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
+    if pool.format == "parquet":
+        if found != "parquet":
+            raise UserError(f"{pool.path}: not a parquet file (it does not start with PAR1); pass its --format")
+    elif found is not None:
+        hint = "pass --format parquet" if found == "parquet" else f"name it *.{pool.format}.{'gz' if found == 'gzip' else found}"
+        raise UserError(f"{pool.path}: read as {pool.format} but its content is {found}; {hint}")
+
+
+def probe(pool: PoolFile, text_column: str | None, id_column: str | None, id_what: str = "id") -> PoolFile:
+    """Check the file is of its format and its columns exist, before any work starts; resolve the
+    text column and header. ``id_what`` names the second column in messages (``lang`` for
+    ``--lang-column``)."""
     path = pool.path
+    _sniff(pool)
     if pool.format == "parquet":
         try:
             names = storage.parquet_file(path).schema_arrow.names
@@ -165,7 +211,7 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None, id_wha
             _pick(names, id_column, path, id_what)
     elif pool.format in ("tsv", "csv"):
         first = _first_line(path)
-        fields = next(csv.reader([first], delimiter="\t" if pool.format == "tsv" else ","), [])
+        fields = _fields(first, pool.format)
         wanted = [text_column] if text_column is not None else list(TEXT_COLUMNS)
         if any(w in fields for w in wanted):
             pool.header = True
@@ -214,6 +260,29 @@ def read_batches(pool: PoolFile, id_column: str | None = None, batch_size: int =
                         "check or remove the shard") from None
 
 
+def arrow_texts(column, counts: dict, where: str = "the text column"):
+    """A text column of an Arrow table as the matcher reads it: a valid UTF-8 string array, or a
+    list of ``str | None`` where bytes had to be decoded (invalid UTF-8 replaced and counted in
+    ``counts["bad_utf8"]``). Matching and balance's check of re-read rows both go through here."""
+    import pyarrow as pa
+
+    text = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(text.type):
+        text = text.dictionary_decode()
+    if pa.types.is_null(text.type):
+        return [None] * len(text)
+    if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+        try:
+            text.validate(full=True)
+        except pa.ArrowInvalid:  # invalid UTF-8: replace it, row by row
+            text = text.cast(pa.binary())
+    if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
+        return [None if t is None else _decode(t, counts) for t in text.to_pylist()]
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        raise UserError(f"{where} holds {text.type}, not text; pass --text-column")
+    return text
+
+
 def _parquet(pool: PoolFile, id_column, batch_size):
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -223,20 +292,8 @@ def _parquet(pool: PoolFile, id_column, batch_size):
         batches = storage.parquet_file(pool.path).iter_batches(batch_size=batch_size, columns=columns)
         row = 0
         for rb in batches:
-            text = rb.column(0)
-            if pa.types.is_dictionary(text.type):
-                text = text.dictionary_decode()
-            counts = {"null": text.null_count}
-            if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
-                try:
-                    text.validate(full=True)
-                except pa.ArrowInvalid:  # invalid UTF-8: replace it, row by row
-                    text = text.cast(pa.binary())
-            if pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type):
-                text = [None if t is None else _decode(t, counts) for t in text.to_pylist()]
-            elif not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
-                raise UserError(f"{pool.path}: column {pool.text_column!r} holds {text.type}, not text; "
-                                "pass --text-column")
+            counts = {"null": rb.column(0).null_count}
+            text = arrow_texts(rb.column(0), counts, f"{pool.path}: column {pool.text_column!r}")
             empty = sum(1 for t in text if t == "") if isinstance(text, list) else \
                 int(pc.sum(pc.equal(pc.binary_length(text), 0)).as_py() or 0)
             counts["empty"] = empty
@@ -271,11 +328,10 @@ def _txt(pool: PoolFile, id_column, batch_size):
 
 
 def _delimited(pool: PoolFile, id_column, batch_size):
-    delimiter = "\t" if pool.format == "tsv" else ","
     lines = _lines(pool.path)
     col, id_col = pool.text_column, None
     if pool.header:
-        header = next(csv.reader([_decode(next(lines), {})], delimiter=delimiter))
+        header = _fields(_decode(next(lines), {}), pool.format)
         col = header.index(pool.text_column)
         id_col = header.index(id_column) if id_column else None
     elif id_column is not None:
@@ -284,7 +340,7 @@ def _delimited(pool: PoolFile, id_column, batch_size):
     for line in lines:
         text = _decode(line, counts)
         # tsv: a plain split (captions may hold quotes); csv: the csv module (quoted fields)
-        fields = text.split("\t") if delimiter == "\t" else next(csv.reader([text]), [])
+        fields = _fields(text, pool.format)
         if col < len(fields):
             rows.append(fields[col])
         else:
@@ -340,6 +396,30 @@ def _coco(pool: PoolFile, id_column, batch_size):
 
 
 # --- re-reading rows (the curated subset of balance) ----------------------------------------------
+
+def text_column_of_rows(pool: PoolFile) -> str:
+    """The name of the text column in :func:`read_rows`'s table (``"0"`` for a headerless tsv...)."""
+    if pool.format == "txt":
+        return "text"
+    return str(pool.text_column)
+
+
+def verify_rows(pool: PoolFile, table, expected_hashes) -> None:
+    """Refuse rows read back from ``pool`` whose texts are not the ones the match hashed (a pool
+    rewritten, shuffled or regenerated since the match)."""
+    import numpy as np
+
+    from .output import text_hashes
+
+    column = text_column_of_rows(pool)
+    if column not in table.column_names:
+        raise UserError(f"{pool.path}: no column {column!r} any more; the pool changed since the match, rerun it")
+    found = text_hashes(arrow_texts(table[column], {}, f"{pool.path}: column {column!r}"))
+    wrong = int((found != np.asarray(expected_hashes, dtype=np.uint64)).sum())
+    if wrong:
+        raise UserError(f"{pool.path}: {wrong:,} of {len(found):,} rows read back differ from the texts the match "
+                        "saw (rows shuffled or rewritten since the match); rerun the match on the pool as it is now")
+
 
 def read_rows(pool: PoolFile, rows, batch_size: int = 65_536, expected_rows: int | None = None):
     """The pool's original rows ``rows`` (sorted) of one pool file, as a pyarrow table.
@@ -413,7 +493,7 @@ def _text_pool_records(pool: PoolFile, rows) -> list[dict]:
         header = None
         if fmt in ("tsv", "csv"):
             if pool.header:
-                header = next(csv.reader([_decode(next(source), {})], delimiter="\t" if fmt == "tsv" else ","))
+                header = _fields(_decode(next(source), {}), fmt)
         for line in source:
             text = _decode(line, {})
             if fmt == "txt":
@@ -425,7 +505,7 @@ def _text_pool_records(pool: PoolFile, rows) -> list[dict]:
                     record = None
                 yield record if isinstance(record, dict) else {}
             else:
-                fields = text.split("\t") if fmt == "tsv" else next(csv.reader([text]), [])
+                fields = _fields(text, fmt)
                 names = header or [str(i) for i in range(len(fields))]
                 yield dict(zip(names, fields))
 

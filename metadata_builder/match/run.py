@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pyarrow import ArrowException as ArrowError
 
 from ..errors import UserError
 from ..runtime import storage
@@ -35,7 +36,7 @@ from .engine import Matcher
 from .metadata import is_folder, language_files, load_language, load_metadata, sha256_file
 from .normalize import DEFAULT as DEFAULT_NORMALIZE
 from .normalize import parse as parse_normalizer
-from .output import FORMAT_VERSION, entries_digest, shard_parquet
+from .output import FORMAT_VERSION, entries_digest, shard_parquet, text_hashes
 from .pools import PoolFile, expand_pools, probe, read_batches
 
 COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", "bad_rows")
@@ -44,6 +45,21 @@ LANGUAGE_KEYS = ("texts", "matched_texts", "matches")
 PER_LANGUAGE_NORMALIZE = "script-aware"
 
 __all__ = ["load_metadata", "match_pools", "sha256_file"]
+
+
+def metadata_warnings(entries: list[str], path) -> list[str]:
+    """What a user should know about a metadata list before trusting its counts."""
+    warnings = []
+    duplicates = len(entries) - len(set(entries))
+    if duplicates:
+        warnings.append(f"{path}: {duplicates:,} entries repeat an earlier one; each copy is credited with the "
+                        "same texts, so their counts add up twice (MetaCLIP's pyahocorasick matcher credits only the "
+                        "last: --duplicate-ids last)")
+    blank = sum(1 for e in entries if not e.strip())
+    if blank:
+        warnings.append(f"{path}: {blank:,} entries are empty or only white space; they match runs of spaces "
+                        "(every text, for the empty entry)")
+    return warnings
 
 
 def rss_mb() -> float:
@@ -142,6 +158,9 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
                     np.add.at(per_language[:, 1], row_group, 1)
                     np.add.at(per_language[:, 2], row_group, np.diff(offsets))
                 columns["entry_ids"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(entry, pa.int32()))
+                matched = batch.texts.take(pa.array(rows)) if isinstance(batch.texts, pa.Array) else \
+                    [batch.texts[i] for i in rows]
+                columns["text_hash"] = pa.array(text_hashes(matched), pa.uint64())
                 table = pa.table(columns)
                 if writer is None:
                     schema = table.schema
@@ -160,7 +179,7 @@ def match_shard(pool: PoolFile, shared: "_Shared") -> dict:
             if writer is None:  # an empty shard still gets a (row-less) file
                 fields = [pa.field("row", pa.int64())] + ([pa.field("id", pa.string())] if id_column else []) \
                     + ([pa.field("lang", pa.dictionary(pa.int32(), pa.string()))] if by_language else []) \
-                    + [pa.field("entry_ids", pa.list_(pa.int32()))]
+                    + [pa.field("entry_ids", pa.list_(pa.int32())), pa.field("text_hash", pa.uint64())]
                 writer = pq.ParquetWriter(tmp, pa.schema(fields))
         finally:
             if writer is not None:
@@ -235,15 +254,20 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
         raise UserError(f"{metadata}: a per-language metadata folder needs each text's language: "
                         "give --lang-id fasttext-lid176 or --lang-column NAME")
     norm = parse_normalizer(normalize or (PER_LANGUAGE_NORMALIZE if per_language_lists else DEFAULT_NORMALIZE))
+    storage.check_writable(out, folder=True)
+    storage.check_outside(out, pools, "pool")
     files = [probe(p, text_column, id_column) for p in expand_pools(pools, fmt)]
     if lang_column is not None:
         for p in files:
             probe(p, p.text_column if isinstance(p.text_column, str) else text_column, lang_column, "lang")
+    for pool, print_ in zip(files, storage.fingerprints([p.path for p in files])):
+        pool.fingerprint = print_
     if source is not None:
         return _match_by_language(files, metadata, out, source, norm, per_language_lists, id_column=id_column,
                                   matcher=matcher, executor=executor, batch_size=batch_size,
                                   duplicates=duplicates, start=t0)
     entries = load_metadata(metadata)
+    warnings = metadata_warnings(entries, metadata)
     manifest = {
         "format_version": FORMAT_VERSION,
         "metadata": {"path": str(metadata), "sha256": sha256_file(metadata),
@@ -252,11 +276,11 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
         "shards": [p.to_dict() for p in files],
     }
     settings = {"format_version": FORMAT_VERSION, "metadata": manifest["metadata"]["sha256"],
-                "normalize": norm.name, "id column": id_column, "pool files": manifest["shards"]}
+                "normalize": norm.name, "id column": id_column, "pool files": _pool_settings(manifest)}
     if duplicates != "all":
         manifest["duplicates"] = settings["duplicate ids"] = duplicates
-    job = ShardJob(out, "match", settings)
-    if job.up_to_date():  # the same metadata and pool files, finished: nothing to do
+    job = ShardJob(out, "match", settings, outputs=lambda pool: [shard_parquet(out, pool.name)], on_changed="refuse")
+    if job.up_to_date(shards=files):  # the same metadata and pool files, finished: nothing to do
         return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
     job.start()
     todo = job.pending(files)
@@ -276,7 +300,12 @@ def match_pools(pools: list[str], metadata: str | os.PathLike, out: str | os.Pat
     if len(entries) != n_entries:
         raise UserError(f"{metadata}: changed during the match; rerun it")
     return finish(job, manifest, shard_stats, entries, automaton=automaton, workers=executor.parallelism,
-                  match_seconds=match_seconds, start=t0)
+                  match_seconds=match_seconds, start=t0, warnings=warnings)
+
+
+def _pool_settings(manifest: dict) -> list[dict]:
+    """The pool files as settings: their fingerprints are checked per shard (``identity``), not here."""
+    return [{k: v for k, v in p.items() if k != "fingerprint"} for p in manifest["shards"]]
 
 
 def lang_id_source(lang_id: str | None, lang_column: str | None):
@@ -299,23 +328,34 @@ def _run(job: ShardJob, files, executor: Executor, shared: _Shared) -> tuple[lis
 
 
 def finish(job: ShardJob, manifest: dict, shard_stats: list[dict], entries: list[str], *, automaton: dict,
-           workers: int, match_seconds: float, start: float) -> dict:
+           workers: int, match_seconds: float, start: float, warnings: list[str] = ()) -> dict:
     """Totals from the shards (whichever run wrote them): counts, stats, final manifest, completion."""
     out = job.out
     counts = np.zeros(len(entries), dtype=np.uint64)
     totals = _totals(manifest, shard_stats)
     for shard in manifest["shards"]:
-        pf = storage.parquet_file(shard_parquet(out, shard["name"]))
-        for i in range(pf.num_row_groups):
-            ids = pf.read_row_group(i, columns=["entry_ids"]).column(0).combine_chunks().flatten()
+        for table in _shard_row_groups(out, shard["name"], ["entry_ids"]):
+            ids = table.column(0).combine_chunks().flatten()
             counts += np.bincount(ids.to_numpy(), minlength=len(entries)).astype(np.uint64)
     storage.write_npy(storage.under(out, "entry_counts.npy"), counts)
     storage.write_text(storage.under(out, "entry_counts.json"), _count_json(entries, counts))
-    stats = _stats(totals, manifest, counts, job, automaton, workers, match_seconds, start)
+    stats = _stats(totals, manifest, counts, job, automaton, workers, match_seconds, start, warnings)
     storage.write_text(storage.under(out, "stats.json"), json.dumps(stats, indent=1) + "\n")
     storage.write_text(storage.under(out, "manifest.json"), json.dumps(manifest, indent=1) + "\n")
     job.finish()
     return stats
+
+
+def _shard_row_groups(out, name: str, columns: list[str]):
+    """A finished shard's row groups (``columns``); an unreadable file is one line saying how to redo it."""
+    path = shard_parquet(out, name)
+    try:
+        pf = storage.parquet_file(path)
+        tables = [pf.read_row_group(i, columns=columns) for i in range(pf.num_row_groups)]
+    except (OSError, ValueError, UserError, ArrowError) as exc:
+        raise UserError(f"{path}: unreadable ({type(exc).__name__}: {exc}); delete it and rerun the same "
+                        "command (that shard is matched again)") from None
+    return tables
 
 
 def _totals(manifest: dict, shard_stats: list[dict]) -> dict:
@@ -336,7 +376,7 @@ def _count_json(entries: list[str], counts: np.ndarray) -> str:
 
 
 def _stats(totals: dict, manifest: dict, counts: np.ndarray, job: ShardJob, automaton: dict, workers: int,
-           match_seconds: float, start: float) -> dict:
+           match_seconds: float, start: float, warnings=()) -> dict:
     texts = totals["texts"]
     return {
         **totals,
@@ -348,6 +388,7 @@ def _stats(totals: dict, manifest: dict, counts: np.ndarray, job: ShardJob, auto
         "entries_matched": int((counts > 0).sum()),
         "entries_never_matched": int((counts == 0).sum()),
         "normalize": manifest["normalize"],
+        "warnings": list(warnings),
         "shards": len(manifest["shards"]), "shards_resumed": job.resumed, "workers": workers,
         "automaton": automaton,
         "timings": {"match_seconds": round(match_seconds, 3),
@@ -381,10 +422,12 @@ def _match_by_language(files: list[PoolFile], metadata, out, source, norm, per_l
     group_index = {lang: i for i, lang in enumerate(groups)}
 
     # each language's list: its files, identity and size (the entries are read again to build)
-    described, offset = [], 0
+    described, offset, warnings = [], 0, []
     for lang in groups:
         paths = (lists.get(lang, []) if lists is not None else [str(metadata)])
         entries = load_language(paths) if paths else []
+        if lists is not None or not described:  # (one list for all languages: said once)
+            warnings += metadata_warnings(entries, ", ".join(paths))
         described.append({"lang": lang, "paths": paths, "sha256": [sha256_file(p) for p in paths],
                           "entries_sha256": entries_digest(entries), "entries": len(entries), "offset": offset})
         offset += len(entries)
@@ -402,8 +445,9 @@ def _match_by_language(files: list[PoolFile], metadata, out, source, norm, per_l
         "format_version": FORMAT_VERSION, "metadata": {d["lang"]: d["sha256"] for d in described},
         "languages": manifest["languages"]["source"], "language map": manifest["languages"]["map_sha256"],
         "normalize": norm.name, "id column": id_column, "duplicate ids": duplicates,
-        "pool files": manifest["shards"]})
-    if job.up_to_date():
+        "pool files": _pool_settings(manifest)},
+        outputs=lambda pool: [shard_parquet(out, pool.name)], on_changed="refuse")
+    if job.up_to_date(shards=files):
         return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
     job.start()
     todo = job.pending(files)
@@ -431,7 +475,7 @@ def _match_by_language(files: list[PoolFile], metadata, out, source, norm, per_l
     shard_stats, match_seconds = _run(job, files, executor, shared)
     return _finish_by_language(job, manifest, shard_stats, label_counts, label_stats, automaton=automaton,
                                workers=executor.parallelism, match_seconds=match_seconds,
-                               lid_seconds=lid_seconds, start=start)
+                               lid_seconds=lid_seconds, start=start, warnings=warnings)
 
 
 def _concatenated_digest(described: list[dict]) -> str:
@@ -444,7 +488,7 @@ def _concatenated_digest(described: list[dict]) -> str:
 
 def _finish_by_language(job: ShardJob, manifest: dict, shard_stats: list[dict], label_counts: dict,
                         label_stats: dict, *, automaton: dict, workers: int, match_seconds: float,
-                        lid_seconds: float, start: float) -> dict:
+                        lid_seconds: float, start: float, warnings: list[str] = ()) -> dict:
     """Per-language counts (``entry_counts/{lang}.npy`` and ``.json``), stats, manifest, completion."""
     from .output import global_entry_ids
 
@@ -454,9 +498,7 @@ def _finish_by_language(job: ShardJob, manifest: dict, shard_stats: list[dict], 
     counts = np.zeros(manifest["metadata"]["entries"], dtype=np.uint64)
     totals = _totals(manifest, shard_stats)
     for shard in manifest["shards"]:
-        pf = storage.parquet_file(shard_parquet(out, shard["name"]))
-        for i in range(pf.num_row_groups):
-            table = pf.read_row_group(i, columns=["lang", "entry_ids"])
+        for table in _shard_row_groups(out, shard["name"], ["lang", "entry_ids"]):
             _, ids = global_entry_ids(table, [d["lang"] for d in described], offsets)
             counts += np.bincount(ids, minlength=len(counts)).astype(np.uint64)
     per_language = {d["lang"]: dict.fromkeys(LANGUAGE_KEYS, 0) for d in described}
@@ -474,7 +516,7 @@ def _finish_by_language(job: ShardJob, manifest: dict, shard_stats: list[dict], 
         per_language[lang].update({
             "matched_share": round(per_language[lang]["matched_texts"] / texts, 6) if texts else 0.0,
             "entries": d["entries"], "entries_matched": int((part > 0).sum()), "matcher": d.pop("matcher", None)})
-    stats = _stats(totals, manifest, counts, job, automaton, workers, match_seconds, start)
+    stats = _stats(totals, manifest, counts, job, automaton, workers, match_seconds, start, warnings)
     lid_cpu = sum(s.get("lid_cpu_seconds", 0.0) for s in label_stats.values())
     stats["languages"] = per_language
     stats["language_id"] = {**manifest["languages"]["source"], "labels": dict(sorted(

@@ -36,3 +36,10 @@ def connect(*, memory_limit: str = "4GB", temp_directory: str | os.PathLike, thr
               "threads": max(1, int(threads)),
               "preserve_insertion_order": False}
     return duckdb.connect(config=config)
+
+
+def errors() -> tuple:
+    """DuckDB's errors (an out-of-memory or a full disk surfaces as one of these)."""
+    import duckdb
+
+    return (duckdb.Error,)

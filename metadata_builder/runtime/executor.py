@@ -82,6 +82,25 @@ def _call_packed(args):
     return _call(fn, task, _SHARED)
 
 
+def _worker_init() -> None:
+    """Pool initializer. The kernel kills this worker when its parent dies (Linux), so a driver
+    killed by a signal or by the OOM killer never leaves workers behind. Arrow's own thread pool
+    is cut to one thread: the processes are the parallelism, and idle threads cost address space."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux/glibc: nothing to do
+        pass
+    try:
+        import pyarrow
+
+        pyarrow.set_cpu_count(1)
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        pass
+
+
 def default_workers() -> int:
     """The cores this process may use."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
@@ -125,28 +144,44 @@ class Local(Executor):
         bar = tqdm(total=len(tasks), desc=desc, unit=f" {unit}", disable=not self.progress or not tasks)
         previous, _SHARED = _SHARED, shared
         try:
-            if self.workers == 1 or len(tasks) <= 1:
-                results = (_call(fn, t, shared) for t in tasks)
-                pool = None
-            else:
-                pool = mp.get_context("fork").Pool(min(self.workers, len(tasks)))
-                results = pool.imap_unordered(_call_packed, [(fn, t) for t in tasks])
-            try:
-                for task, result, error in results:
-                    bar.update(1)
-                    if error is not None:
-                        errors.append(error)
-                        continue
-                    yield task, result
-            finally:
-                if pool is not None:
-                    pool.terminate()
-                    pool.join()
+            results = (_call(fn, t, shared) for t in tasks) if self.workers == 1 or len(tasks) <= 1 \
+                else _forked(fn, tasks, min(self.workers, len(tasks)))
+            for task, result, error in results:
+                bar.update(1)
+                if error is not None:
+                    errors.append(error)
+                    continue
+                yield task, result
         finally:
             _SHARED = previous
             bar.close()
         if errors:
             raise TasksFailed(errors)
+
+
+#: What a task is told when its worker process vanished (``kill -9``, the kernel's OOM killer).
+WORKER_DIED = "its worker process died (killed by a signal, or by the system when out of memory)"
+
+
+def _forked(fn, tasks: list, workers: int):
+    """``(task, result, error)`` of every task, in completion order, from forked worker processes.
+
+    A worker that dies does not hang the run: its task, and the tasks that were waiting for a
+    worker when it died, come back as errors (the run reports them; a rerun redoes them).
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init)
+    try:
+        futures = {pool.submit(_call_packed, (fn, task)): task for task in tasks}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                yield futures[future], None, TaskError(futures[future], WORKER_DIED, "")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass(frozen=True)

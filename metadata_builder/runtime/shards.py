@@ -57,6 +57,7 @@ class _ShardTask:
     marker: str
     key: str
     identity: Any = None
+    outputs: tuple = ()
 
     @property
     def name(self) -> str:  # how the executor names a failed task
@@ -68,6 +69,11 @@ def shard_name(shard) -> str:
     return str(shard["name"] if isinstance(shard, dict) else shard.name)
 
 
+def shard_path(shard) -> str:
+    """The input file a shard reads, for messages (its ``path``), else its name."""
+    return str(shard["path"] if isinstance(shard, dict) and "path" in shard else getattr(shard, "path", shard_name(shard)))
+
+
 def shard_identity(shard):
     """What a shard's own input is, when it has one to check (its ``identity``, e.g. a file's
     fingerprint): a finished shard whose input changed is done again."""
@@ -75,9 +81,12 @@ def shard_identity(shard):
 
 
 def _run_shard(task: _ShardTask, shared) -> dict:
-    """Worker side: the shard's outputs first, then its marker (last: the shard is finished)."""
+    """Worker side: the shard's outputs first, then its marker (last: the shard is finished). The
+    marker records each output's size, so a finished shard whose file went missing is done again."""
     stats = task.fn(task.shard, shared)
-    storage.write_json(task.marker, {"settings": task.key, "identity": task.identity, "stats": stats})
+    sizes = {str(path): storage.size(path) for path in task.outputs}
+    storage.write_json(task.marker, {"settings": task.key, "identity": task.identity, "outputs": sizes,
+                                     "stats": stats})
     return stats
 
 
@@ -90,13 +99,20 @@ class ShardJob:
     what : the command's name, for messages (``"match"``).
     settings : JSON-serialisable dict of everything the outputs depend on; keys are shown to the
         user when they change, so name them plainly (``"metadata"``, ``"pool files"``, ``"t"``).
+    outputs : ``outputs(shard) -> [path, ...]``, the files a shard writes: their sizes go into its
+        marker, and a shard whose files are missing or of another size is done again.
+    on_changed : what happens to a finished shard whose own input changed since (its ``identity``,
+        e.g. a pool file's fingerprint): ``"redo"`` it, or ``"refuse"`` the run with one line.
     """
 
-    def __init__(self, out, what: str, settings: dict):
+    def __init__(self, out, what: str, settings: dict, outputs: Callable[[Any], list] | None = None,
+                 on_changed: str = "redo"):
         self.out = storage.under(out)
         self.what = what
         self.settings = _plain(settings)  # as it reads back from disk
         self.key = settings_key(self.settings)
+        self.outputs = outputs
+        self.on_changed = on_changed
         self.resumed = 0
 
     # --- paths ------------------------------------------------------------------------------------
@@ -111,20 +127,29 @@ class ShardJob:
         return self._path("complete.json")
 
     # --- the job ----------------------------------------------------------------------------------
-    def up_to_date(self, record: dict | None = None) -> bool:
+    def up_to_date(self, record: dict | None = None, shards: Sequence = ()) -> bool:
         """Whether ``out`` already holds this job, finished, with ``record``'s items in its completion
-        record: the command can return its outputs as they are instead of making them again."""
+        record and every one of ``shards`` finished on the same input: the command can return its
+        outputs as they are instead of making them again."""
         if not storage.is_file(self.complete_path):
             return False
         try:
             done = storage.read_json(self.complete_path)
         except (OSError, ValueError):
             return False
-        return done.get("key") == self.key and all(done.get(k) == _plain(v) for k, v in (record or {}).items())
+        if done.get("key") != self.key or any(done.get(k) != _plain(v) for k, v in (record or {}).items()):
+            return False
+        return all(self.finished(s) is not None for s in shards)
 
     def start(self) -> "ShardJob":
         """Check the folder holds this job (or nothing), record the settings, mark it unfinished."""
         path = self._path("settings.json")
+        if not storage.is_file(path):
+            foreign = [n for n in storage.listdir(self.out) if n != JOB_DIR and not n.startswith(".")]
+            if foreign:
+                shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+                raise UserError(f"{self.out}: holds files no {self.what} run recorded ({shown}); "
+                                "choose a new --out or empty that folder")
         if storage.is_file(path):
             try:
                 old = storage.read_json(path)
@@ -149,7 +174,18 @@ class ShardJob:
             marker = storage.read_json(path)
         except (OSError, ValueError):  # a marker cut short by a full disk: the shard is redone
             return None
-        same = marker.get("settings") == self.key and marker.get("identity") == _plain(shard_identity(shard))
+        if marker.get("settings") != self.key:
+            return None
+        same = marker.get("identity") == _plain(shard_identity(shard))
+        if not same and self.on_changed == "refuse":
+            raise UserError(f"{shard_path(shard)}: changed since an earlier run in {self.out} used it "
+                            f"(shard {shard_name(shard)}); restore it, or choose a new --out")
+        if same and self.outputs is not None:
+            recorded = marker.get("outputs") or {}
+            for output in self.outputs(shard):
+                if str(output) not in recorded or not storage.is_file(output) \
+                        or storage.size(output) != recorded[str(output)]:
+                    return None  # an output went missing or changed: the shard is done again
         return marker.get("stats") if same else None
 
     def pending(self, shards: Sequence) -> list:
@@ -166,7 +202,8 @@ class ShardJob:
         ones keep their markers, so a rerun redoes only the failed.
         """
         done = {shard_name(s): self.finished(s) for s in shards}
-        todo = [_ShardTask(fn, s, str(self.marker(shard_name(s))), self.key, _plain(shard_identity(s)))
+        todo = [_ShardTask(fn, s, str(self.marker(shard_name(s))), self.key, _plain(shard_identity(s)),
+                           tuple(str(p) for p in (self.outputs(s) if self.outputs else ())))
                 for s in shards if done[shard_name(s)] is None]
         for task, stats in executor.map(_run_shard, todo, shared=shared, desc=desc, unit=unit):
             done[task.name] = stats
@@ -192,6 +229,18 @@ def require_complete(out, what: str, rerun: str) -> dict:
         return storage.read_json(path)
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: unreadable ({exc}); {rerun}") from None
+
+
+def check_input_finished(path) -> None:
+    """Refuse a table read from a job folder (``wiki-count``'s ``unigrams.parquet``...) whose job did
+    not finish: its tables may come from two different runs."""
+    path = storage.canonical(path)
+    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    settings = storage.under(folder, JOB_DIR, "settings.json")
+    if storage.is_file(settings) and not is_complete(folder):
+        what = storage.read_json(settings).get("what", "run")
+        raise UserError(f"{path}: its folder holds an incomplete {what} (no {JOB_DIR}/complete.json); "
+                        f"rerun that {what} command to finish it")
 
 
 def job_settings(out) -> dict | None:

@@ -242,6 +242,34 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
         raise UserError(f"cannot write {target}: {existing} is not a writable folder; choose a writable output location")
 
 
+def check_outside(out: str | os.PathLike, inputs, what: str = "input") -> None:
+    """Refuse an output folder inside (or equal to) a folder that is read as input: a rerun would
+    read the run's own outputs as input."""
+    out = canonical(out)
+    for spec in inputs:
+        spec = canonical(spec)
+        base = spec
+        for i, ch in enumerate(spec):  # a glob reads below the folder before its first wildcard
+            if ch in "*?[":
+                base = spec[:i].rsplit("/", 1)[0] or "/"
+                break
+        if is_local(out) and is_local(base):
+            out_path, folder = Path(out).resolve(), Path(base).resolve()
+            inside = folder.is_dir() and (out_path == folder or folder in out_path.parents)
+        else:
+            inside = out.rstrip("/") == base.rstrip("/") or out.startswith(base.rstrip("/") + "/")
+        if inside:
+            raise UserError(f"--out {out} is inside the {what} folder {spec}: its outputs would be read as "
+                            f"{what} on the next run; choose an --out outside it")
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    import glob as globbing
+
+    return globbing.escape(name)
+
+
 def _unwritable(path, exc: OSError) -> UserError:
     return UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output location")
 
@@ -254,6 +282,9 @@ def _local_atomic_path(path: str | os.PathLike):
         raise UserError(f"cannot write {path}: it is a folder; give a file name (e.g. {path / 'out.parquet'})")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):  # left by a killed earlier write
+            with contextlib.suppress(OSError):
+                stale.unlink()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as exc:
@@ -514,6 +545,16 @@ def write_npy(path: str | os.PathLike, array) -> None:
     with atomic_local_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, array)
+
+
+def fingerprints(paths: list) -> list[dict]:
+    """:func:`fingerprint` of many files, several at a time (object stores answer slowly, not busily)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(paths) < 8:
+        return [fingerprint(p) for p in paths]
+    with ThreadPoolExecutor(16) as pool:
+        return list(pool.map(fingerprint, paths))
 
 
 #: Bytes hashed at each end of a file by :func:`fingerprint`.

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .. import paths
 from ..errors import UserError
-from .wordnet_files import HOW_TO_GET_WORDNET, WORDNET_FILES, copy_wordnet_dict, find_nltk_wordnet
+from .wordnet_files import HOW_TO_GET_WORDNET, WORDNET_FILES, authorize, copy_wordnet_dict, find_nltk_wordnet
 
 NAME_RULES = ("metaclip-v1", "full-name")
 
@@ -57,6 +57,21 @@ def load_wordnet(wordnet_dir: str | os.PathLike | None = None):
     ``wordnet_dir`` (a WordNet 3.0 or 3.1 dict folder) wins when given; otherwise nltk's installed
     corpus is used (including the copy ``make setup`` puts in the project cache).
     """
+    root = load_wordnet_root(wordnet_dir)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The multilingual functions")
+            return _reader_class()(root, None)
+    except (OSError, ValueError, LookupError) as exc:
+        raise UserError(f"cannot read WordNet at {root}: {exc}; {HOW_TO_GET_WORDNET}") from None
+
+
+def load_wordnet_root(wordnet_dir=None):
+    """The WordNet folder nltk will read (a path, or nltk's pointer into a zip), authorised for nltk.
+
+    ``wordnet_dir`` (a WordNet 3.0 or 3.1 dict folder) wins when given; otherwise nltk's installed
+    corpus is used (including the copy ``make setup`` puts in the project cache).
+    """
     if wordnet_dir is not None:
         folder = Path(wordnet_dir)
         _check_dict_folder(folder)
@@ -68,13 +83,8 @@ def load_wordnet(wordnet_dir: str | os.PathLike | None = None):
         root = find_nltk_wordnet()
         if root is None:
             raise UserError(f"WordNet not found; {HOW_TO_GET_WORDNET}")
-    _authorize(root)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The multilingual functions")
-            return _reader_class()(root, None)
-    except (OSError, ValueError, LookupError) as exc:
-        raise UserError(f"cannot read WordNet at {root}: {exc}; {HOW_TO_GET_WORDNET}") from None
+    authorize(root)
+    return root
 
 
 def _reader_class():
@@ -91,17 +101,6 @@ def _reader_class():
             return None
 
     return MonolingualWordNetReader
-
-
-def _authorize(root) -> None:
-    """nltk >= 3.9 reads corpora only below ``nltk.data.path``: the folder we chose is authorised."""
-    import nltk
-
-    text = str(getattr(root, "path", root))
-    if ".zip" in text:  # a zipped corpus found by nltk.data.find is already below nltk.data.path
-        return
-    if text not in nltk.data.path:
-        nltk.data.path.append(text)
 
 
 def wordnet_identity(wordnet_dir=None) -> dict:
@@ -129,17 +128,39 @@ def _folder_key(folder: Path) -> str:
     return hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
 
 
+#: Synsets of the WordNet versions the recipe knows: a database that gives another count is damaged.
+KNOWN_SYNSETS = {"3.0": 117_659, "3.1": 117_791}
+
+
 def wordnet_synsets(wordnet_dir=None, name_rule: str = "metaclip-v1", progress: bool = True) -> pd.DataFrame:
-    """One row per synset: ``synset``, ``pos``, ``entry`` (its name under ``name_rule``)."""
+    """One row per synset: ``synset``, ``pos``, ``entry`` (its name under ``name_rule``).
+
+    A database that cannot be read to its end, or that gives another number of synsets than its
+    version has (a truncated ``data.noun``), is refused with one line: its names would be wrong.
+    """
     if name_rule not in NAME_RULES:
         raise UserError(f"unknown name rule {name_rule!r}; choose one of {', '.join(NAME_RULES)}")
     reader = load_wordnet(wordnet_dir)
+    where = getattr(getattr(reader, "root", None), "path", None) or wordnet_dir or "the installed WordNet"
+    try:
+        version = reader.get_version()
+    except Exception as exc:  # noqa: BLE001 - a damaged header: nltk raises many kinds
+        raise UserError(f"cannot read WordNet at {where}: {type(exc).__name__}: {exc}; {HOW_TO_GET_WORDNET}") from None
+    expected = KNOWN_SYNSETS.get(version)
     rows = []
-    for synset in tqdm(reader.all_synsets(), desc="WordNet synsets", unit=" synsets", disable=not progress):
-        name = synset.name()
-        rows.append((name, synset.pos(), synset_entry(name, name_rule)))
+    try:
+        for synset in tqdm(reader.all_synsets(), desc="WordNet synsets", unit=" synsets", total=expected,
+                           disable=not progress):
+            name = synset.name()
+            rows.append((name, synset.pos(), synset_entry(name, name_rule)))
+    except Exception as exc:  # noqa: BLE001 - a damaged data file: nltk raises many kinds
+        raise UserError(f"WordNet at {where} is damaged (after {len(rows):,} synsets: {type(exc).__name__}: "
+                        f"{str(exc)[:120]}); reinstall it: {HOW_TO_GET_WORDNET}") from None
+    if expected is not None and len(rows) != expected:
+        raise UserError(f"WordNet {version} at {where}: {len(rows):,} synsets read where it has {expected:,}; "
+                        f"a data file is truncated or damaged, reinstall it: {HOW_TO_GET_WORDNET}")
     df = pd.DataFrame(rows, columns=["synset", "pos", "entry"])
-    df.attrs["wordnet_version"] = reader.get_version()
+    df.attrs["wordnet_version"] = version
     return df
 
 

@@ -58,6 +58,17 @@ def find_nltk_wordnet(extra_paths=()) -> "os.PathLike | None":
     return None
 
 
+def authorize(root) -> None:
+    """nltk >= 3.9 reads corpora only below ``nltk.data.path``: the folder we chose is authorised."""
+    import nltk
+
+    text = str(getattr(root, "path", root))
+    if ".zip" in text:  # a zipped corpus found by nltk.data.find is already below nltk.data.path
+        return
+    if text not in nltk.data.path:
+        nltk.data.path.append(text)
+
+
 def copy_wordnet_dict(source: Path, dest: Path, *, create_missing_exc: bool = False) -> Path:
     """Copy a WordNet dict folder to ``dest`` in the form nltk accepts; return ``dest``.
 

@@ -27,7 +27,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -46,6 +46,8 @@ class Siteinfo:
 
     namespaces: dict[int, str] = field(default_factory=dict)
     first_letter: bool = True  # titles' first letter is case-insensitive (``<case>first-letter``)
+    dbname: str | None = None  # ``<dbname>`` (``jawiki``): which wiki, hence its language
+    base: str | None = None  # ``<base>``: the main page's URL (``https://ja.wikipedia.org/wiki/...``)
 
     @functools.cached_property
     def link_prefixes(self) -> frozenset[str]:
@@ -87,6 +89,11 @@ class Shard:
     end: int | None = None
     siteinfo: Siteinfo | None = field(default=None, compare=False, hash=False)
     plain: bool = False
+    #: multistream: ``(offset, pages)`` of every bz2 stream in [start, end), from the index, so that a
+    #: corrupt stream costs that stream only
+    streams: tuple = field(default=(), compare=False, hash=False)
+    #: a cut multistream download: pages its index lists past the end of the file (lost)
+    pages_beyond_end: int = field(default=0, compare=False, hash=False)
 
     @property
     def name(self) -> str:
@@ -120,13 +127,31 @@ class Cut:
 
 
 @dataclass
+class Corrupt:
+    """A bz2 stream of a multistream dump that could not be decoded: skipped, its pages lost."""
+
+    path: str
+    shard: str
+    offset: int  # compressed byte offset of the stream in the dump
+    end: int  # where the next stream starts
+    pages_lost: int  # pages the index lists in that stream
+    error: str
+
+
+@dataclass
 class ReadReport:
-    """Filled while a shard is read: malformed pages and the cut, if any."""
+    """Filled while a shard is read: malformed pages, corrupt streams skipped, and the cut, if any."""
 
     bytes: int = 0  # decompressed XML bytes read
     malformed: int = 0
     malformed_examples: list = field(default_factory=list)
     cut: Cut | None = None
+    corrupt: list = field(default_factory=list)  # Corrupt streams skipped
+
+
+#: Yielded among a shard's decompressed chunks where a corrupt stream was skipped: the page cut
+#: short there is dropped, reading goes on with the next stream's pages.
+SKIPPED = object()
 
 
 def index_path(dump: str | os.PathLike) -> Path | str | None:
@@ -144,22 +169,30 @@ def index_path(dump: str | os.PathLike) -> Path | str | None:
     return candidate if candidate.exists() else None
 
 
-def stream_offsets(index: str | os.PathLike) -> list[int]:
-    """Distinct stream start offsets of a multistream index (lines ``offset:page_id:title``)."""
-    offsets: list[int] = []
-    with storage.open_input(os.fspath(index)) as raw, bz2.open(raw, "rb") as f:
-        for number, line in enumerate(f, 1):
-            head = line.split(b":", 1)[0]
-            try:
-                offset = int(head)
-            except ValueError:
-                raise UserError(f"{index}: line {number} is not 'offset:page_id:title'; "
-                                "pass the -index.txt.bz2 that belongs to the dump") from None
-            if not offsets or offset != offsets[-1]:
-                offsets.append(offset)
+def stream_table(index: str | os.PathLike) -> list[tuple[int, int]]:
+    """``(offset, pages)`` of every stream a multistream index lists (lines ``offset:page_id:title``)."""
+    streams: list[list[int]] = []
+    number = 0
+    try:
+        with storage.open_input(os.fspath(index)) as raw, bz2.open(raw, "rb") as f:
+            for number, line in enumerate(f, 1):
+                head = line.split(b":", 1)[0]
+                try:
+                    offset = int(head)
+                except ValueError:
+                    raise UserError(f"{index}: line {number} is not 'offset:page_id:title'; "
+                                    "pass the -index.txt.bz2 that belongs to the dump") from None
+                if streams and offset == streams[-1][0]:
+                    streams[-1][1] += 1
+                else:
+                    streams.append([offset, 1])
+    except (EOFError, OSError) as exc:
+        raise UserError(f"{index}: truncated or corrupt after line {number:,} ({exc}); download the index "
+                        "again, or move it away to read the dump as one stream") from None
+    offsets = [o for o, _ in streams]
     if offsets != sorted(offsets):
         raise UserError(f"{index}: stream offsets are not increasing; is it a multistream index?")
-    return offsets
+    return [(o, n) for o, n in streams]
 
 
 def _decompressor(path: str):
@@ -250,29 +283,35 @@ class _Range(io.RawIOBase):
         return len(data)
 
 
-def _bz2_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
-    """Decompress the bz2 streams in bytes [start, end) of ``path`` with indexed_bzip2 (MIT).
+def _bz2_fast(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
+    """Decompress the bz2 streams in bytes [start, end) of ``path`` with indexed_bzip2 (MIT), whose
+    decoder takes ~20% less CPU than Python's ``bz2`` (libbz2). Its errors are bare: callers fall
+    back to ``bz2`` to learn what went wrong."""
+    import indexed_bzip2
 
-    Its decoder takes ~20% less CPU than Python's ``bz2`` (libbz2), and decoding is about a third of
-    ``wiki-count``'s CPU. It reports a cut or corrupt stream only as a bare error, after holding back
+    with storage.open_input(path) as f, _Range(f, start, end) as raw, indexed_bzip2.open(raw, parallelization=1) as bz:
+        _OPEN_BZ2.add(bz)
+        try:
+            while chunk := bz.read(CHUNK):
+                if on_progress is not None:
+                    on_progress(raw.pos)
+                yield chunk
+        finally:
+            _OPEN_BZ2.discard(bz)
+
+
+def _bz2_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
+    """Decompress the bz2 stream(s) in bytes [start, end) of ``path`` (a file whose streams are not
+    indexed). indexed_bzip2 reports a cut or corrupt stream only as a bare error, after holding back
     up to ~1 MB it had decoded; so on any error the range is decoded again with ``bz2`` and what was
     already yielded is skipped: a cut download gives exactly the pages, and the error, that
     :func:`_compressed_chunks` gives.
     """
-    import indexed_bzip2
-
     done = 0
     try:
-        with storage.open_input(path) as f, _Range(f, start, end) as raw, indexed_bzip2.open(raw, parallelization=1) as bz:
-            _OPEN_BZ2.add(bz)
-            try:
-                while chunk := bz.read(CHUNK):
-                    done += len(chunk)
-                    if on_progress is not None:
-                        on_progress(raw.pos)
-                    yield chunk
-            finally:
-                _OPEN_BZ2.discard(bz)
+        for chunk in _bz2_fast(path, start, end, on_progress):
+            done += len(chunk)
+            yield chunk
         return
     except Exception:  # noqa: BLE001 - redone below with bz2, which raises the meaningful error
         pass
@@ -294,9 +333,49 @@ def _file_chunks(path: str, on_progress=None) -> Iterator[bytes]:
     return _compressed_chunks(path, 0, storage.size(path), make, on_progress)
 
 
-def _multistream_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
-    """Decompress the concatenated bz2 streams in bytes [start, end) of ``path``."""
-    return _bz2_chunks(path, start, end, on_progress)
+def _multistream_chunks(shard: Shard, report: ReadReport | None = None, on_progress=None) -> Iterator:
+    """Decompress the bz2 streams of a multistream shard, skipping any that cannot be decoded.
+
+    The fast path decodes the whole range with indexed_bzip2. On an error it goes on stream by
+    stream with ``bz2`` from the index's boundaries (skipping what was already yielded): a corrupt
+    stream is recorded in ``report.corrupt`` (offset, pages lost) and :data:`SKIPPED` is yielded in
+    its place, then the next stream is read; a stream cut short by the end of the file (a cut
+    download) ends the shard with ``EOFError``, as in :func:`_compressed_chunks`.
+    """
+    done = 0
+    try:
+        for chunk in _bz2_fast(shard.path, shard.start, shard.end, on_progress):
+            done += len(chunk)
+            yield chunk
+        return
+    except Exception:  # noqa: BLE001 - go on stream by stream, which names the bad stream
+        pass
+    bounds = [o for o, _ in shard.streams] + [shard.end]
+    with storage.open_input(shard.path) as f:
+        for (offset, pages), end in zip(shard.streams, bounds[1:]):
+            f.seek(offset)
+            data = f.read(end - offset)
+            if on_progress is not None:
+                on_progress(end - shard.start)
+            decomp = bz2.BZ2Decompressor()
+            try:
+                out = decomp.decompress(data)
+            except OSError as exc:  # not bz2 data, or a CRC error: this stream only
+                if report is not None:
+                    report.corrupt.append(Corrupt(shard.path, shard.name, offset, end, pages, str(exc)))
+                done = 0  # what the fast path yielded of it is dropped with the page it cut short
+                yield SKIPPED
+                continue
+            if not decomp.eof:
+                if len(data) < end - offset or end == storage.size(shard.path):
+                    if done < len(out):
+                        yield out[done:]
+                    raise EOFError(f"compressed data ended inside the stream at byte {offset:,}")
+            if done >= len(out):
+                done -= len(out)
+                continue
+            yield out[done:]
+            done = 0
 
 
 def _plain_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator[bytes]:
@@ -309,13 +388,14 @@ def _plain_chunks(path: str, start: int, end: int, on_progress=None) -> Iterator
             yield chunk
 
 
-def shard_chunks(shard: Shard, on_progress=None) -> Iterator[bytes]:
-    """Decompressed chunks of a shard; ``on_progress(compressed bytes of the shard read so far)``."""
+def shard_chunks(shard: Shard, on_progress=None, report: ReadReport | None = None) -> Iterator:
+    """Decompressed chunks of a shard; ``on_progress(compressed bytes of the shard read so far)``.
+    A multistream shard may also yield :data:`SKIPPED` where a corrupt stream was left out."""
     if shard.plain:
         return _plain_chunks(shard.path, shard.start, shard.end, on_progress)
     if shard.end is None:
         return _file_chunks(shard.path, on_progress)
-    return _multistream_chunks(shard.path, shard.start, shard.end, on_progress)
+    return _multistream_chunks(shard, report, on_progress)
 
 
 _NS_RE = re.compile(rb'<namespace[^>]*key="(-?\d+)"[^>]*?(?:/>|>([^<]*)</namespace>)')
@@ -324,7 +404,7 @@ _NS_RE = re.compile(rb'<namespace[^>]*key="(-?\d+)"[^>]*?(?:/>|>([^<]*)</namespa
 def read_siteinfo(path: str | os.PathLike, first_stream_end: int | None = None) -> Siteinfo:
     """Namespaces from the ``<siteinfo>`` at the head of a dump (read only up to ``</siteinfo>``)."""
     head = bytearray()
-    chunks = (_multistream_chunks(str(path), 0, first_stream_end) if first_stream_end
+    chunks = (_bz2_chunks(str(path), 0, first_stream_end) if first_stream_end
               else _file_chunks(str(path)))
     try:
         for chunk in chunks:
@@ -350,6 +430,10 @@ def read_siteinfo(path: str | os.PathLike, first_stream_end: int | None = None) 
         info.namespaces = {-2: "Media", -1: "Special", 0: "", 1: "Talk", 2: "User", 4: "Project",
                            6: "File", 10: "Template", 12: "Help", 14: "Category"}
     info.first_letter = b"<case>case-sensitive</case>" not in block
+    for tag in ("dbname", "base"):  # the dump's wiki, for its language (recipe metaclip-v2)
+        found = re.search(rb"<%s>([^<]*)</%s>" % (tag.encode(), tag.encode()), block)
+        if found:
+            setattr(info, tag, unescape(found.group(1).decode("utf-8")).strip())
     return info
 
 
@@ -370,17 +454,22 @@ def plan_shards(dumps: list[str | os.PathLike], shard_bytes: int) -> list[Shard]
         if index is None:
             shards.append(Shard(str(dump), i, siteinfo=read_siteinfo(dump)))
             continue
-        offsets = stream_offsets(index)
+        table = stream_table(index)
         size = storage.size(str(dump))
-        if not offsets or offsets[-1] >= size:
+        beyond = sum(n for o, n in table if o >= size)  # a cut download: pages the index lists past its end
+        table = [(o, n) for o, n in table if o < size]
+        if not table:
             raise UserError(f"{index}: offsets do not fit {dump} ({size:,} bytes); pass the matching index")
-        info = read_siteinfo(dump, offsets[0] if offsets[0] > 0 else None)
-        start = offsets[0]
-        for offset in offsets[1:]:
-            if offset - start >= shard_bytes:
-                shards.append(Shard(str(dump), i, start, offset, info))
-                start = offset
-        shards.append(Shard(str(dump), i, start, size, info))
+        info = read_siteinfo(dump, table[0][0] if table[0][0] > 0 else None)
+        group: list[tuple[int, int]] = [table[0]]
+        for stream in table[1:]:
+            if stream[0] - group[0][0] >= shard_bytes:
+                shards.append(Shard(str(dump), i, group[0][0], stream[0], info, streams=tuple(group)))
+                group = []
+            group.append(stream)
+        shards.append(Shard(str(dump), i, group[0][0], size, info, streams=tuple(group)))
+        if beyond:
+            shards[-1] = replace(shards[-1], pages_beyond_end=beyond)
     return shards
 
 
@@ -392,6 +481,10 @@ def _page_blobs(chunks: Iterator[bytes], report: ReadReport, shard: Shard) -> It
     closed = False  # saw </mediawiki> after the last page
     try:
         for chunk in chunks:
+            if chunk is SKIPPED:  # a corrupt stream was left out: drop the page it cut short
+                base += len(buf)
+                del buf[:]
+                continue
             report.bytes += len(chunk)
             buf += chunk
             pos = 0
@@ -418,6 +511,9 @@ def _page_blobs(chunks: Iterator[bytes], report: ReadReport, shard: Shard) -> It
     if reason is None and shard.end in (None, storage.size(shard.path)) and not closed \
             and b"</mediawiki>" not in tail:
         reason = "the dump ends without </mediawiki> (truncated file)"
+    if shard.pages_beyond_end:
+        reason = (reason or "the file ends before its index does") + \
+            f"; the index lists {shard.pages_beyond_end:,} more pages past the end of the file"
     if reason is not None:
         at = tail.find(b"<page>")
         report.cut = Cut(shard.path, shard.name, base + (at if at >= 0 else 0), reason, None)
@@ -455,7 +551,7 @@ def iter_pages(shard: Shard, report: ReadReport, on_progress=None) -> Iterator[P
     info = shard.siteinfo or Siteinfo()
     last = None
     limit = shard.end - shard.start if shard.plain else None
-    for offset, blob in _page_blobs(shard_chunks(shard, on_progress), report, shard):
+    for offset, blob in _page_blobs(shard_chunks(shard, on_progress, report), report, shard):
         if limit is not None and offset >= limit:
             break  # the next shard's page
         try:

@@ -104,11 +104,10 @@ def scan_file(path: str | os.PathLike, min_hour_views: int = MIN_HOUR_VIEWS) -> 
                 if len(fields) != 4:
                     malformed(lineno, f"expected 4 space-separated fields: {raw[:80]!r}")
                     continue
-                try:
-                    views = int(fields[2])
-                except ValueError:
-                    malformed(lineno, f"views {fields[2][:20]!r} is not an integer")
+                if not (fields[2].isascii() and fields[2].isdigit()):  # int() would take "1_000", "+70", "٧٠"
+                    malformed(lineno, f"views {fields[2][:20]!r} is not a count")
                     continue
+                views = int(fields[2])
                 report["en_lines"] += 1
                 title = fields[1].strip().replace("_", " ")
                 if ":" in title:
@@ -204,9 +203,11 @@ def count_pageviews(
     storage.check_writable(out)
     files = expand_inputs(inputs)
     work = storage.canonical(work_dir) if work_dir is not None else out + ".parts"
-    job = ShardJob(work, "pageviews", {"min hour views": min_hour_views}).start()
-    tasks = [FileTask(f, _part_name(f), storage.fingerprint(f)) for f in files]
-    shared = {"parts": str(storage.under(work, "parts")), "min_hour_views": min_hour_views}
+    parts = storage.under(work, "parts")
+    job = ShardJob(work, "pageviews", {"min hour views": min_hour_views},
+                   outputs=lambda task: [storage.under(parts, f"{task.name}.parquet")]).start()
+    tasks = [FileTask(f, _part_name(f), print_) for f, print_ in zip(files, storage.fingerprints(files))]
+    shared = {"parts": str(parts), "min_hour_views": min_hour_views}
     reports = job.run(_scan_task, tasks, executor, shared=shared, desc="pageview files", unit="file")
     table = merge_parts([str(storage.under(shared["parts"], f"{t.name}.parquet")) for t in tasks],
                         threads=executor.parallelism)

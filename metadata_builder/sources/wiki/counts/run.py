@@ -21,6 +21,7 @@ from ....runtime.shards import ShardJob
 from ..cleaner import CLEANERS
 from ..dump import plan_shards
 from ..tokens import arrow_rules
+from ..tokenization import dumps_language, resolve
 from .merge import BIGRAM_TABLES, merge, merge_remote
 from .shard import count_task
 
@@ -47,15 +48,16 @@ def shard_bytes(dumps: list, shard_mb: float | None = None) -> int:
     return int(min(64 << 20, max(8 << 20, total / 16)))
 
 
-def _settings(dumps, shards, cleaner) -> dict:
-    """What the shards' partials depend on: the dumps' content, the shard plan, the cleaner."""
+def _settings(dumps, shards, cleaner, tokenization=None) -> dict:
+    """What the shards' partials depend on: the dumps' content, the shard plan, the cleaner, and
+    under recipe metaclip-v2 the tokens, language and segmenter."""
     def where(dump):
         dump = storage.canonical(dump)
         return str(Path(dump).resolve()) if storage.is_local(dump) else dump
 
     return {"version": PLAN_VERSION, "cleaner": cleaner,
             "dumps": [{"path": where(d), **storage.fingerprint(where(d))} for d in dumps],
-            "shards": [s.name for s in shards]}
+            "shards": [s.name for s in shards], **(tokenization.settings() if tokenization else {})}
 
 
 def _postfix(values, seconds) -> dict:
@@ -65,11 +67,15 @@ def _postfix(values, seconds) -> dict:
 
 def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | None = None,
                spill_entries: int = 3_000_000, bigram_table: str = "all", memory_limit: str = "4GB",
-               pmi_min: float = 30.0, executor: Executor | None = None) -> dict:
+               pmi_min: float = 30.0, executor: Executor | None = None, tokens: str = "auto",
+               lang: str | None = None, segmenter: str | None = None) -> dict:
     """Count a dump (or dump parts) into ``out``; resume finished shards; return the stats dict.
 
     ``pmi_min`` is the PMI floor of ``bigram_table="pmi30"`` (30 in the recipe; tests lower it to
     check the shortcut on a small corpus). ``executor``: where shards run (default: one local process).
+    ``tokens``: the tokenisation recipe (``auto``: metaclip-v1 for English, metaclip-v2 otherwise;
+    :mod:`..tokenization`), ``lang`` the Wikipedia code (default: from the dumps' ``<siteinfo>``),
+    ``segmenter`` another segmenter than the language's (metaclip-v2).
     """
     from ....runtime.duck import memory_bytes
 
@@ -85,8 +91,15 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
         raise UserError("no dump given; pass one or more MediaWiki XML dump files")
     started = time.perf_counter()
     out = storage.under(out)  # a Path, or a URL string: partials and tables go to object storage
+    storage.check_writable(out, folder=True)
     shards = plan_shards(dumps, shard_bytes(dumps, shard_mb))
-    job = ShardJob(out, "wiki-count", _settings(dumps, shards, cleaner))
+    if lang is None:
+        first = {s.index: s.siteinfo for s in shards}
+        lang = dumps_language([first.get(i) for i in range(len(dumps))], dumps)
+    tokenization = resolve(tokens, lang, segmenter)
+    job = ShardJob(out, "wiki-count", _settings(dumps, shards, cleaner, tokenization),
+                   outputs=lambda s: [storage.under(out, "shards", s.name, name)
+                                      for name in ("articles.parquet", "redirects.parquet")])
     record = {"bigram_table": bigram_table, "pmi_min": pmi_min}
     if job.up_to_date(record):  # the same dumps and options, finished: nothing to do
         return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
@@ -95,9 +108,9 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
 
     count_started = time.perf_counter()
     todo = job.pending(shards)
-    if todo:
+    if todo and tokenization.recipe == "metaclip-v1":
         arrow_rules()  # ~0.4 s once here; forked workers inherit the result
-    shared = dict(root=str(shard_root), cleaner=cleaner, spill_entries=spill_entries)
+    shared = dict(root=str(shard_root), cleaner=cleaner, spill_entries=spill_entries, tokenization=tokenization)
     with LiveBar(sum(s.compressed_bytes for s in todo), desc="wiki-count", unit="B", unit_scale=True, size=3,
                  enabled=executor.progress and bool(todo), live=isinstance(executor, Local),
                  postfix=_postfix) as bar:
@@ -119,12 +132,14 @@ def wiki_count(dumps: list, out, *, cleaner: str = "fast", shard_mb: float | Non
     if stats["tokens"] != sum(s["tokens"] for s in per_shard):
         raise RuntimeError("token totals of the shards and of the merge differ")  # cannot happen
     cuts = [s["cut"] for s in per_shard if s["cut"]]
+    corrupt = [c for s in per_shard for c in s.get("corrupt_streams", [])]
     counted = [s for s, shard in zip(per_shard, shards) if shard in todo]
     stats.update(
-        cut=cuts, truncated=bool(cuts),
+        cut=cuts, truncated=bool(cuts), corrupt_streams=corrupt, pages_lost=sum(c["pages_lost"] for c in corrupt),
         malformed_examples=[e for s in per_shard for e in s["malformed_examples"]][:20],
         distinct_words=facts["unigrams"], bigram_rows=facts["bigrams"], bigram_pairs=facts["bigram_pairs"],
         pmi_p30=facts["pmi_p30"], titles=facts["titles"], bigram_table=bigram_table, cleaner=cleaner,
+        lang=tokenization.lang, tokens_recipe=tokenization.recipe, segmenter=tokenization.segmenter_version,
         shards=len(shards), shards_resumed=job.resumed, workers=executor.parallelism,
         timings={"count_seconds": round(count_seconds, 3), "merge_seconds": round(merge_seconds, 3),
                  "total_seconds": round(time.perf_counter() - started, 3),

@@ -85,12 +85,15 @@ def _spill(counts: ShardCounts, folder: Path, part: int, stats: dict, info: Site
 
 
 def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries: int = 3_000_000,
-                progress=None) -> dict:
+                progress=None, tokenization=None) -> dict:
     """Count one shard into ``folder`` (written complete or not at all); return its stats.
 
     ``progress``: optional shared counters (compressed bytes, pages, XML bytes) of a
-    :class:`~metadata_builder.runtime.progress.LiveBar` this adds to.
+    :class:`~metadata_builder.runtime.progress.LiveBar` this adds to. ``tokenization``: the recipe's
+    :class:`~..tokenization.Tokenization`, whose ``new_counts()`` makes the counter (default:
+    recipe metaclip-v1's :class:`~..tokens.ShardCounts`).
     """
+    new_counts = ShardCounts if tokenization is None else tokenization.new_counts
     started = time.perf_counter()
     clean = get_cleaner(cleaner)
     info = shard.siteinfo or Siteinfo()
@@ -102,7 +105,7 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
                  tokens=0, words=0)
     articles = {"title": [], "page_id": []}
     redirects = {"title": [], "target": []}
-    counts, part = ShardCounts(), 0
+    counts, part = new_counts(), 0
     meter = Meter(progress, 3)
 
     def on_progress(compressed: int) -> None:
@@ -136,7 +139,7 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
         counts.links.update(_LINK.findall(page.text))  # raw targets: normalised once each, at the spill
         if counts.full(spill_entries):
             _spill(counts, tmp, part, stats, info)
-            counts, part = ShardCounts(), part + 1
+            counts, part = new_counts(), part + 1
     _spill(counts, tmp, part, stats, info)
     meter.now = [shard.compressed_bytes, stats["pages"], report.bytes]
     meter.flush()
@@ -147,6 +150,8 @@ def count_shard(shard: Shard, folder: Path, cleaner: str = "fast", spill_entries
                  compressed_bytes=shard.compressed_bytes, malformed=report.malformed,
                  malformed_examples=report.malformed_examples,
                  cut=asdict(report.cut) if report.cut else None,
+                 corrupt_streams=[asdict(c) for c in report.corrupt],
+                 pages_lost=sum(c.pages_lost for c in report.corrupt),
                  seconds=round(time.perf_counter() - started, 3))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
