@@ -22,7 +22,7 @@ def language_ts_of(match, balanced_stats: dict | None, tail_share: float | None 
     every language at ``tail_share`` (default 6%) by the smallest-t rule."""
     if balanced_stats and balanced_stats.get("languages"):
         ts = {lang: row["t"] for lang, row in balanced_stats["languages"].items()}
-        return ts, balanced_stats.get("p"), f"balance ({balanced_stats.get('t_rule', 'smallest')} rule)"
+        return ts, balanced_stats.get("p"), f"t of the balance, {balanced_stats.get('t_rule', 'smallest')} rule"
     counts = match.counts
     share = PAPER_TAIL_SHARE if tail_share is None else tail_share
     ts, p = language_ts({lang: counts[sl] for lang, sl in match.language_slices.items()}, tail_share_target=share)

@@ -30,7 +30,7 @@ from pyarrow import ArrowException as ArrowError
 from ..errors import UserError
 from ..runtime import storage
 from ..runtime.executor import Executor, Local
-from ..runtime.shards import ShardJob
+from ..runtime.shards import JOB_DIR, ShardJob, job_settings
 from . import languages
 from .engine import Matcher
 from .metadata import is_folder, language_files, load_language, load_metadata, sha256_file
@@ -41,6 +41,8 @@ from .pools import PoolFile, expand_pools, probe, read_batches
 
 COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", "bad_rows")
 LANGUAGE_KEYS = ("texts", "matched_texts", "matches")
+#: The language-ID job's folder inside a per-language match folder.
+LANGUAGES_DIR = "languages"
 #: The padding a per-language match uses unless --normalize says otherwise (docs/recipe.md §4.2).
 PER_LANGUAGE_NORMALIZE = "script-aware"
 
@@ -404,7 +406,12 @@ def _match_by_language(files: list[PoolFile], metadata, out, source, norm, per_l
                        id_column, matcher: str, executor: Executor, batch_size: int, duplicates: str,
                        start: float) -> dict:
     """Label every text, then match each against its own language's list (see the module docstring)."""
-    labels_dir = storage.under(out, "languages")
+    labels_dir = storage.under(out, LANGUAGES_DIR)
+    if job_settings(out) is None:  # a folder of something else: refused before the language ID writes in it
+        foreign = [n for n in storage.listdir(out) if n not in (JOB_DIR, LANGUAGES_DIR) and not n.startswith(".")]
+        if foreign:
+            raise UserError(f"{out}: holds files no match run recorded ({', '.join(foreign[:3])}"
+                            f"{', ...' if len(foreign) > 3 else ''}); choose a new --out or empty that folder")
     t_lid = time.perf_counter()
     label_stats = languages.identify(files, labels_dir, source, executor=executor, batch_size=batch_size)
     lid_seconds = time.perf_counter() - t_lid
@@ -446,7 +453,7 @@ def _match_by_language(files: list[PoolFile], metadata, out, source, norm, per_l
         "languages": manifest["languages"]["source"], "language map": manifest["languages"]["map_sha256"],
         "normalize": norm.name, "id column": id_column, "duplicate ids": duplicates,
         "pool files": _pool_settings(manifest)},
-        outputs=lambda pool: [shard_parquet(out, pool.name)], on_changed="refuse")
+        outputs=lambda pool: [shard_parquet(out, pool.name)], on_changed="refuse", companions=[LANGUAGES_DIR])
     if job.up_to_date(shards=files):
         return {**storage.read_json(storage.under(out, "stats.json")), "up_to_date": True}
     job.start()
