@@ -22,7 +22,7 @@ import pandas as pd
 
 from metadata_builder.runtime import storage
 
-from . import curves, figures, tables
+from . import curves, figures, languages, tables
 
 DEFAULT_TOP_K = 25
 
@@ -50,6 +50,8 @@ def _metadata_table(metadata, match) -> tuple[pd.DataFrame, list[str]]:
     from metadata_builder.match.output import entries_digest
 
     notes = []
+    if match.languages and not isinstance(metadata, pd.DataFrame):
+        return _language_metadata_table(match), notes
     if isinstance(metadata, pd.DataFrame):
         table, where = metadata, "the metadata table"
     else:
@@ -71,6 +73,18 @@ def _metadata_table(metadata, match) -> tuple[pd.DataFrame, list[str]]:
         raise UserError(f"{where}: is not the metadata the match used ({match.manifest['metadata']['path']}: "
                         f"{match.n_entries:,} entries, another list or order); give its metadata.parquet")
     return table.reset_index(drop=True), notes
+
+
+def _language_metadata_table(match) -> pd.DataFrame:
+    """A per-language match's entries, laid end to end as in its entry space; an entry's ``source`` is
+    its language (so the per-source table is a per-language one)."""
+    frames = []
+    for group in match.languages:
+        entries = match.entries[group["offset"]:group["offset"] + group["entries"]]
+        frames.append(pd.DataFrame({"entry": entries, "source": group["lang"]}))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"entry": [], "source": []})
+    table.insert(0, "id", np.arange(len(table)))
+    return table
 
 
 def _share_note(counts: np.ndarray, share: float) -> str | None:
@@ -131,14 +145,16 @@ def _balanced_summary(balanced, t: int) -> tuple[pd.DataFrame, np.ndarray]:
     h, eff = curves.entropy_measures(kept)
     size = f"(expected {stats['expected']:,.1f} ± {stats['std']:,.1f}, z = {stats['z']:+.2f})"
     if balanced.per_image:
-        what = (f"{stats['kept']:,} of {stats['candidates']:,} images, one matched text each, chosen among "
+        what = (f"{stats['kept']:,} of {stats.get('images', stats['candidates']):,} images, one matched text each, chosen among "
                 f"{stats['texts']:,} matched texts {size}")
         rows_kept = ("images kept", what)
     else:
         rows_kept = ("texts kept", f"{stats['kept']:,} of {stats['texts']:,} matched texts {size}")
+    used = "one per language (see Per language)" if stats.get("languages") else \
+        f"{stats['t']:,}" + ("" if stats["t"] == t else f" (this report's t is {t:,})")
     rows = [
         ("balanced folder", str(balanced.path)),
-        ("t used by balance", f"{stats['t']:,}" + ("" if stats["t"] == t else f" (this report's t is {t:,})")),
+        ("t used by balance", used),
         ("seed", f"{stats['seed']}"),
     ]
     if balanced.per_image:
@@ -246,6 +262,10 @@ def build_report(match, metadata=None, out_dir=None, *, t: int | None = None, ta
     if bal is not None:
         out["balanced"], kept_all = _balanced_summary(bal, t)
         figs["balanced"] = figures.before_after_figure(counts, kept_all, bal.stats["t"], unit, count_unit)
+    if match.languages:
+        stats = bal.stats if bal is not None else None
+        out["languages"] = languages.language_table(match, stats, tail_share)
+        figs["languages"] = languages.tail_share_figure(match, stats, tail_share)
     report = Report(t=t, t_paper=t_paper, summary=summary, tables=out, figures=figs, warnings=warnings)
     if write:
         name = str(match.path).rstrip("/").rsplit("/", 1)[-1]
@@ -287,6 +307,13 @@ _SECTIONS = [
      "With what balancing at t keeps of each: `kept_expected` (exact expectation) and, with a balance run at "
      "this t, `kept` (sampled)."),
     ("balanced", ["balanced"], "After balancing", "What `metadata-builder balance` actually kept."),
+    ("languages", ["languages"], "Per language (Meta CLIP 2)",
+     "Each text is matched against its own language's list only. `texts`: the pool's texts in that language "
+     "(matched or not); `matched`: texts with a match; `t`: the language's threshold (the balance's, or the "
+     "6% tail share's); `tail share`: the share of the language's matches held by entries with count < t; "
+     "`kept`: what balancing kept, in its unit (texts, or images with --per-image). In the tables above, an "
+     "entry's source is its language. The figure shows each language's tail share against t, its t as a dot "
+     "and English's share p as the dashed line: every language's t is the one whose share equals p."),
 ]
 
 

@@ -39,7 +39,7 @@ def test_script_aware_padding_fixes_kana_and_hangul():
     assert fixed[2] == released[2] == default[2] == {"tower", "東京"}
     assert fixed[3] == set()  # key ' iPhone用': a Latin start keeps its space
     assert named(entries, Engine(entries, parse("script-aware")), ["新しい iPhone用ケース"])[0] == {"iPhone用"}
-    assert Engine(entries, parse("script-aware")).engine == "automaton"
+    assert Engine(entries, parse("script-aware")).engine == "mixed"  # hash for padded keys, automaton for the rest
     with pytest.raises(UserError, match="hash engine needs space-padded keys"):
         Engine(entries, parse("script-aware"), engine="hash")
 
@@ -96,7 +96,9 @@ def test_measured_effect_of_each_normaliser_on_laion(laion_parquet, wordnet30_en
         "nfkc": (6036, 20243, 4428),
         "casefold": (9605, 53845, 9270),
         "separators": (7353, 24423, 4645),
-        "script-aware": (6029, 20220, 4426),  # English: nothing changes (and the other engine agrees)
+        # English keys are v1's; only curate.py's strip differs: 6 matches of the empty WordNet name
+        # (key "  ", which the released code cannot even build) at a text's leading or trailing space
+        "script-aware": (6025, 20214, 4426),
         "nfkc,casefold,separators": (9828, 60701, 9567),
     }
     # independent check of the casefold row: the default rule on case-folded texts and entries

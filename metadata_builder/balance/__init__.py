@@ -14,12 +14,14 @@ with winning entries.
 - :mod:`.per_image`: Meta CLIP 2's one text per image;
 - :mod:`.diagnose`: warnings when balancing does little (t above every count, an unreachable tail
   share, a head barely flattened);
+- :mod:`.languages`: Meta CLIP 2's per-language t (English's tail share carried to every language);
 - :mod:`.run`: the ``balance`` command's work (sharded, resumable) and :mod:`.output` its reader.
 """
 
 from .diagnose import balance_warnings, head_ratios
 from .draws import choice_scores, match_draws, mix64, sample_flat, text_keys
 from .expected import expected_entry_counts, expected_size
+from .languages import T_RULES, language_ts, t_for_share, t_nearest
 from .output import BalanceOutput
 from .per_image import choose_one_text_per_image, chosen_counts
 from .probabilities import (
@@ -39,4 +41,4 @@ __all__ = ["BalanceOutput", "COUNT_OVER", "balance", "balance_warnings", "choice
            "chosen_counts", "entry_probabilities", "expected_entry_counts", "head_ratios", "unify_curated",
            "expected_size", "expected_size_flat", "flatten_entry_ids", "keep_probabilities",
            "keep_probabilities_flat", "match_draws", "mix64", "per_text", "sample_flat", "t_for_tail_share", "tail_share",
-           "tail_shares", "text_keys"]
+           "tail_shares", "text_keys", "T_RULES", "language_ts", "t_for_share", "t_nearest"]

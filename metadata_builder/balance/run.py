@@ -7,6 +7,9 @@ probabilities for online balancing, its per-entry kept counts and, with ``audit`
 text saying what happened to it. The driver adds the per-entry counts in shard order, so every
 output is the same for any worker count; it then gives every curated file the same schema, so any
 parquet reader takes ``curated/`` as one table.
+
+A per-language match (Meta CLIP 2) is balanced with one t per language (:mod:`.languages`): the
+probabilities of each language's entries use its own t, and every total is also kept per language.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from ..runtime.progress import LiveBar, Meter
 from ..runtime.shards import ShardJob
 from .diagnose import balance_warnings
 from .draws import match_draws, sample_flat, text_keys
+from .languages import language_probabilities, language_ts, t_for_share
 from .per_image import choose_one_text_per_image, chosen_counts
-from .probabilities import (entry_probabilities, flatten_entry_ids, keep_probabilities_flat, t_for_tail_share,
-                            tail_share)
+from .probabilities import entry_probabilities, keep_probabilities_flat, tail_share
 
 #: The folder of curated rows: parquet files only, so that any reader takes it as one table.
 CURATED = "curated"
@@ -58,6 +61,7 @@ class _Shared:
     rename: dict = field(default_factory=dict)  # pool column -> exported name
     audit: bool = False
     progress: object = None  # the LiveBar's counters (pool rows read)
+    per_language: bool = False
 
 
 def _paths(out_dir, name):
@@ -108,9 +112,8 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
     paths = _paths(shared.out_dir, name)
     meter = Meter(shared.progress, 1, every=65_536)
     pool_rows = int(shard.get("rows") or 0)
-    table = shared.match.table(name, ["row", "entry_ids", "text_hash"] + (["id"] if shared.has_id else []))
-    rows = table["row"].to_numpy().astype(np.int64)
-    offsets, ids = flatten_entry_ids(table["entry_ids"])
+    rows, offsets, ids = shared.match.entry_ids(name)  # ids in the match's entry space (all languages)
+    table = shared.match.table(name, ["text_hash"] + (["id"] if shared.has_id else []))
     keys = text_keys(shared.seed, name, rows)
     probability = keep_probabilities_flat(offsets, ids, shared.p_entry)
     kept = sample_flat(offsets, ids, shared.p_entry, keys)
@@ -160,8 +163,21 @@ def _balance_shard(shard: dict, shared: _Shared) -> dict:
     with storage.atomic_local_path(paths["entries"]) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, ids=present, kept=kept_per_entry.astype(np.uint64), expected=expected_per_entry)
-    return {"shard": name, "texts": int(len(rows)), "candidates": int(candidates.sum()), "kept": int(kept.sum()),
-            "expected": float(probability.sum()), "variance": float((probability * (1 - probability)).sum())}
+    stats = {"shard": name, "texts": int(len(rows)), "candidates": int(candidates.sum()), "kept": int(kept.sum()),
+             "expected": float(probability.sum()), "variance": float((probability * (1 - probability)).sum())}
+    if shared.chosen is not None:
+        stats["images"] = int(chosen.sum())  # one chosen text per image (some may have p = 0)
+    if shared.per_language:  # the same totals per language (index into match.language_names)
+        group = shared.match.text_languages(name)
+        n = len(shared.match.languages)
+        stats["languages"] = {
+            "texts": np.bincount(group, minlength=n).tolist(),
+            "candidates": np.bincount(group, weights=candidates, minlength=n).astype(np.int64).tolist(),
+            "kept": np.bincount(group, weights=kept, minlength=n).astype(np.int64).tolist(),
+            "expected": np.bincount(group, weights=probability, minlength=n).tolist()}
+        if shared.chosen is not None:
+            stats["languages"]["images"] = np.bincount(group, weights=chosen, minlength=n).astype(np.int64).tolist()
+    return stats
 
 
 def _write_audit(shard, shared: _Shared, path, rows, offsets, ids, keys, probability, kept, chosen, progress):
@@ -351,10 +367,37 @@ def _export_columns(match: MatchOutput, url_column: str | None, caption_column: 
     return rename
 
 
+def _language_table(match: MatchOutput, counts: np.ndarray, ts: dict, shard_stats: list[dict],
+                    entry_expected: np.ndarray, entry_kept: np.ndarray, unit: str) -> dict:
+    """Per language: pool texts, matched texts, matches, entries hit, t, tail share, head entries,
+    candidates (p > 0), expected and kept, in ``unit`` (texts, or images with ``--per-image``: an image
+    counts for the language of its chosen text, ``images``)."""
+    names = match.language_names
+    summed = {key: np.zeros(len(names)) for key in ("texts", "candidates", "kept", "expected", "images")}
+    for done in shard_stats:
+        for key in summed:
+            summed[key] += np.asarray(done["languages"].get(key, 0), dtype=np.float64)
+    pool = match.language_stats
+    table = {}
+    for i, (lang, sl) in enumerate(match.language_slices.items()):
+        c, t = counts[sl], ts[lang]
+        head = c > t if t else c > 0
+        table[lang] = {
+            "pool_texts": int(pool.get(lang, {}).get("texts", 0)), "matched_texts": int(summed["texts"][i]),
+            "matches": int(c.sum()), "entries": int(len(c)), "entries_hit": int((c > 0).sum()),
+            "t": t, "tail_share": tail_share(c, t) if len(c) else 0.0, "head_entries": int(head.sum()),
+            "head_expected_over_t": float(np.median(entry_expected[sl][head] / t)) if t and head.any() else None,
+            f"candidate_{unit}": int(summed["candidates"][i]), f"expected_{unit}": float(summed["expected"][i]),
+            f"kept_{unit}": int(summed["kept"][i])}
+        if unit == "images":  # images whose chosen text is in this language (p may be 0: candidates exclude those)
+            table[lang]["images"] = int(summed["images"][i])
+    return table
+
+
 def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: float | None = None,
             seed: int = 0, per_image: bool = False, image_column: str | None = None, count_over: str = "texts",
             url_column: str | None = None, caption_column: str | None = None, audit: bool = False,
-            executor: Executor | None = None) -> dict:
+            executor: Executor | None = None, t_en: float | None = None, t_rule: str = "smallest") -> dict:
     """Run Algorithm 1 on a match folder and write the curated subset; return the stats.
 
     Parameters
@@ -374,7 +417,7 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     seed : every draw is a hash of (seed, shard, row, entry): same seed, same bytes.
     per_image : Meta CLIP 2's variant, one matched text per image first
         (:func:`~.per_image.choose_one_text_per_image`); ``image_column`` names the pool column
-        identifying the image. What is kept is then counted in images.
+        identifying the image; across languages. What is kept is then counted in images.
     count_over : with ``per_image``, the counts t and p[e] come from: ``"texts"`` (every matched
         text, the released code) or ``"images"`` (the chosen text of each image).
     url_column, caption_column : pool columns exported as ``url`` and ``caption`` (the names
@@ -382,6 +425,10 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     audit : also write ``audit/SHARD.parquet``: every pool text with its entries, p, draws,
         winning entries and why it was kept or dropped.
     executor : where shards run (default: one local process).
+    t_en, t_rule : a per-language match (:mod:`.languages`): English keeps ``t_en`` and every other
+        language gets the t of English's tail share at it, by ``t_rule`` (``smallest``, ours, or
+        ``nearest``, the released ``p_to_t``); ``tail_share_target`` then gives every language the t
+        of that share, and ``t`` the same t to all.
 
     Shards already finished with the same settings are kept (resume); stats are added in manifest
     order, so they do not depend on the worker count.
@@ -392,24 +439,49 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     match = match_dir if isinstance(match_dir, MatchOutput) else MatchOutput(match_dir)
     storage.check_writable(out_dir, folder=True)
     storage.check_outside(out_dir, [match.path], "match")
-    if (t is None) == (tail_share_target is None):
-        raise UserError("give exactly one of --t and --tail-share")
     if count_over not in COUNT_OVER:
         raise UserError(f"--count-over {count_over!r}: choose one of {', '.join(COUNT_OVER)}")
     if count_over != "texts" and not per_image:
         raise UserError("--count-over images needs --per-image (without it every candidate is a text)")
+    per_language = bool(match.languages)
+    if per_language:
+        if sum(x is not None for x in (t, t_en, tail_share_target)) != 1:
+            raise UserError("give exactly one of --t, --t-en and --tail-share")
+    else:
+        if t_en is not None:
+            raise UserError(f"--t-en needs a per-language match (match --lang-id or --lang-column); "
+                            f"{match.path} has one list: give --t or --tail-share")
+        if (t is None) == (tail_share_target is None):
+            raise UserError("give exactly one of --t and --tail-share")
+    if t is not None and not t > 0:
+        raise UserError(f"--t must be > 0, got {t!r}")
     rename = _export_columns(match, url_column, caption_column)
     counts = match.counts
     chosen = None
     if per_image and count_over == "images":  # the counts themselves depend on the choice
         chosen = choose_one_text_per_image(match, seed, image_column, executor=executor)
         counts = chosen_counts(match, chosen, executor=executor.quiet())
-    if t is None:
-        t = t_for_tail_share(counts, tail_share_target)
-    if not t > 0:
-        raise UserError(f"--t must be > 0, got {t!r}")
-    t = int(t) if float(t).is_integer() else float(t)
-    settings = {"match": match.key, "t": t, "seed": int(seed), "per image": bool(per_image),
+    if per_language:
+        slices = match.language_slices
+        ts, p = language_ts({lang: counts[sl] for lang, sl in slices.items()}, t=t, t_en=t_en,
+                            tail_share_target=tail_share_target, rule=t_rule)
+        ts = {lang: int(v) if float(v).is_integer() else float(v) for lang, v in ts.items()}
+        t = ts.get("en")
+        p_entry = np.zeros(len(counts), dtype=np.float64)
+        t_entry = np.zeros(len(counts), dtype=np.float64)  # each entry's language's t
+        for lang, sl in slices.items():
+            p_entry[sl] = language_probabilities(counts[sl], ts[lang])
+            t_entry[sl] = ts[lang]
+        settings_t = ts
+    else:
+        if t is None:
+            t = t_for_share(counts, tail_share_target, t_rule)
+        if not t > 0:
+            raise UserError(f"--t must be > 0, got {t!r}" + (f" (the {t_rule} rule gave {t!r} for tail share "
+                            f"{tail_share_target:g}; use --t-rule smallest)" if tail_share_target is not None else ""))
+        t = int(t) if float(t).is_integer() else float(t)
+        p_entry, t_entry, settings_t, p = entry_probabilities(counts, t), t, t, tail_share_target
+    settings = {"match": match.key, "t": settings_t, "seed": int(seed), "per image": bool(per_image),
                 "image column": image_column}
     if count_over != "texts":  # (new keys only when used: folders of earlier versions keep their key)
         settings["count over"] = count_over
@@ -425,8 +497,8 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     pending = job.pending(match.shards)
     if per_image and chosen is None and pending:
         chosen = choose_one_text_per_image(match, seed, image_column, executor=executor)
-    shared = _Shared(match, str(job.out), entry_probabilities(counts, t), int(seed), chosen,
-                     bool(match.manifest.get("id_column")), rename, bool(audit))
+    shared = _Shared(match, str(job.out), p_entry, int(seed), chosen,
+                     bool(match.manifest.get("id_column")), rename, bool(audit), per_language=per_language)
     rows_to_read = sum(int(s.get("rows") or 0) for s in pending) * (2 if audit else 1)
     with LiveBar(rows_to_read or None, desc="balance", unit=" rows", unit_scale=True,
                  enabled=executor.progress and bool(pending), live=isinstance(executor, Local)) as bar:
@@ -448,24 +520,35 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     std = float(np.sqrt(totals["variance"]))
     unit = "images" if per_image else "texts"
     matches = float(sum(int(c) for c in counts))
-    warnings = balance_warnings(counts, t, tail_share_target=tail_share_target, expected_kept=entry_expected,
-                                expected_total=totals["expected"], candidates=totals["candidates"],
-                                entries=_entries_or_none(match), unit=unit,
-                                matches_per_unit=matches / max(totals["candidates"] if per_image and count_over == "images"
-                                                               else totals["texts"], 1),
-                                per_image_text_counts=per_image and count_over == "texts")
-    stats = {"t": t, "tail_share": tail_share(counts, t), "tail_share_target": tail_share_target,
+    english = match.language_slices.get("en") if per_language else slice(None)
+    if english is not None:  # a per-language match: the warnings are English's (its t, its counts)
+        warnings = balance_warnings(
+            counts[english], t, tail_share_target=tail_share_target, expected_kept=entry_expected[english],
+            expected_total=totals["expected"], candidates=totals["candidates"],
+            entries=(lambda e: e[english] if e is not None else None)(_entries_or_none(match)), unit=unit,
+            matches_per_unit=matches / max(totals["candidates"] if per_image and count_over == "images"
+                                           else totals["texts"], 1),
+            per_image_text_counts=per_image and count_over == "texts") if t is not None else []
+    else:
+        warnings = []
+    stats = {"t": t,  # per language: English's t (and its tail share), every language's in "languages"
+             "tail_share": tail_share(counts[english], t) if t is not None else None,
+             "tail_share_target": tail_share_target,
              "seed": int(seed), "per_image": bool(per_image), "image_column": image_column,
              "count_over": count_over if per_image else "texts", "unit": unit, "pool_texts": match.texts,
              **totals, "std": std,
              "z": (totals["kept"] - totals["expected"]) / std if std > 0 else 0.0,
-             "entries": n, "tail_entries": int(((counts > 0) & (counts < t)).sum()),
-             "entries_at_t": int((counts == t).sum()),
-             **_head_excess(counts, entry_expected, entry_kept.astype(np.float64), t),
+             "entries": n, "tail_entries": int(((counts > 0) & (counts < t_entry)).sum()),
+             "entries_at_t": int((counts == t_entry).sum()),
+             **(_head_excess(counts, entry_expected, entry_kept.astype(np.float64), t) if not per_language else {}),
              "export_columns": rename, "audit": bool(audit), "warnings": warnings,
              "match_dir": str(match.path)}
-    if per_image:
-        stats["images"] = totals["candidates"]
+    if per_image:  # images with at least one matched text: each has its one chosen text
+        stats["images"] = sum(done.get("images", 0) for done in shard_stats)
+    if per_language:
+        stats.update({"t_rule": t_rule, "t_en": t_en, "p": p,
+                      "languages": _language_table(match, counts, settings_t, shard_stats, entry_expected,
+                                                   entry_kept, unit)})
     storage.write_npy(storage.under(job.out, "entry_counts.npy"), np.asarray(counts, dtype=np.uint64))
     storage.write_npy(storage.under(job.out, "entry_kept.npy"), entry_kept)
     storage.write_npy(storage.under(job.out, "entry_expected_kept.npy"), entry_expected)

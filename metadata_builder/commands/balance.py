@@ -9,6 +9,11 @@ deviation for each t without sampling.
 
 The curated rows go to OUT/curated/ (parquet only: one table for pandas, DuckDB, HF datasets, or
 img2dataset with --url-column/--caption-column naming its url and caption columns).
+
+A per-language match (match --lang-id / --lang-column) gets one t per language (Meta CLIP 2):
+--t-en T keeps T for English and gives every other language the t of English's tail share at T;
+--tail-share P gives every language the t of share P; --t-rule picks how a share becomes a t
+(smallest: ours, exact; nearest: the released p_to_t). Counts are per text, as released.
 """
 
 import argparse
@@ -40,7 +45,13 @@ def add_arguments(p):
     cap = p.add_mutually_exclusive_group(required=True)
     cap.add_argument("--t", type=int, help="per-entry cap t (the 400M set used 20000)")
     cap.add_argument("--tail-share", type=float,
-                     help="choose the smallest t whose tail entries (count < t) hold this share of all matches (e.g. 0.06)")
+                     help="choose the smallest t whose tail entries (count < t) hold this share of all matches (e.g. 0.06); "
+                          "per language: each language's own t for that share")
+    cap.add_argument("--t-en", type=int, help="per-language match: English's t; every other language gets the t "
+                                              "of English's tail share at it (released Meta CLIP 2: 170000)")
+    p.add_argument("--t-rule", default="smallest", choices=B.T_RULES,
+                   help="how a tail share becomes a t: smallest (the smallest t whose share is >= p; ours, exact) or "
+                        "nearest (the released p_to_t: the count whose cumulative share is nearest p)")
     p.add_argument("--seed", type=int, default=0, help="seed of the hash-based draws (default 0)")
     p.add_argument("--per-image", action="store_true",
                    help="Meta CLIP 2 variant: first choose one matched text per image at random, then balance; "
@@ -77,9 +88,18 @@ def _expected_only(args, match, run_on) -> int:
         rows, unit = chosen, "images"
         if args.count_over == "images":
             counts = B.chosen_counts(match, chosen, executor=run_on.quiet())
-    t = args.t if args.t is not None else B.t_for_tail_share(counts, args.tail_share)
+    from ..errors import UserError
+
+    if match.languages:
+        raise UserError("--expected-only takes a match without languages; a per-language match's sizes "
+                        "are in the balance's stats.json (expected per language)")
+    if args.t_en is not None:
+        raise UserError(f"--t-en needs a per-language match (match --lang-id or --lang-column); "
+                        f"{match.path} has one list: give --t or --tail-share")
+    t = args.t if args.t is not None else B.t_for_share(counts, args.tail_share, args.t_rule)
     if args.tail_share is not None:
-        print(f"tail share {args.tail_share:g} -> t = {t:,} (tail share reached: {B.tail_share(counts, t):.4f})")
+        print(f"tail share {args.tail_share:g} -> t = {t:,} by the {args.t_rule} rule "
+              f"(tail share reached: {B.tail_share(counts, t):.4f})")
     ts = sorted(set(args.expected_only) | {t})
     table = B.expected_size(match, ts, executor=run_on, rows=rows, counts=counts)
     candidates = sum(len(r) for r in rows.values()) if rows is not None else match.matched_texts
@@ -106,19 +126,26 @@ def run(args):
     stats = B.balance(match, args.out, t=args.t, tail_share_target=args.tail_share, seed=args.seed,
                       per_image=args.per_image, image_column=args.image_column, count_over=args.count_over,
                       url_column=args.url_column, caption_column=args.caption_column, audit=args.audit,
-                      executor=run_on)
+                      executor=run_on, t_en=args.t_en, t_rule=args.t_rule)
     if stats.get("up_to_date"):
         print(f"{args.out} is up to date (same match and settings, finished):")
-    if args.tail_share is not None:
-        print(f"tail share {args.tail_share:g} -> t = {stats['t']:,} (tail share reached: {stats['tail_share']:.4f}; "
-              f"tail = entries with count < t)")
+    if stats.get("languages"):
+        print(language_table(stats))
+        where = (f"p = {stats['p']:.4f} (English's tail share at t = {stats['t_en']:,})" if stats["t_en"] is not None
+                 else f"p = {stats['p']:.4f}" if stats["p"] is not None else f"t = {stats['t']:,} for every language")
+        head = f"per-language t ({stats['t_rule']} rule), {where}, seed {stats['seed']}"
+    else:
+        if args.tail_share is not None:
+            print(f"tail share {args.tail_share:g} -> t = {stats['t']:,} by the {args.t_rule} rule (tail share reached: "
+                  f"{stats['tail_share']:.4f}; tail = entries with count < t)")
+        head = f"t = {stats['t']:,} (tail share {stats['tail_share']:.4f}), seed {stats['seed']}"
     size = f"(expected {stats['expected']:,.1f} ± {stats['std']:,.1f})"
     if stats["per_image"]:
-        kept = (f"kept {stats['kept']:,} of {stats['candidates']:,} images (one matched text each, chosen among "
-                f"{stats['texts']:,} matched texts; counts over {stats.get('count_over', 'texts')}) {size}")
+        kept = (f"kept {stats['kept']:,} of {stats.get('images', stats['candidates']):,} images (one matched text each, "
+                f"chosen among {stats['texts']:,} matched texts; counts over {stats.get('count_over', 'texts')}) {size}")
     else:
         kept = f"kept {stats['kept']:,} of {stats['texts']:,} matched texts {size}"
-    print(f"t = {stats['t']:,} (tail share {stats['tail_share']:.4f}), seed {stats['seed']}: {kept} -> {args.out}")
+    print(f"{head}: {kept} -> {args.out}")
     _warn(stats.get("warnings", []))
     curated = B.BalanceOutput(args.out).curated_folder
     columns = _curated_columns(curated)
@@ -138,3 +165,14 @@ def _curated_columns(folder) -> list[str]:
 
     names = [n for n in storage.listdir(folder) if n.endswith(".parquet")]
     return storage.parquet_file(storage.under(folder, names[0])).schema_arrow.names if names else []
+
+
+def language_table(stats: dict) -> str:
+    """Per language: texts, matched texts, entries hit, t, tail share, kept (texts, or images)."""
+    unit = stats["unit"]
+    lines = [f"{'language':<9} {'texts':>9} {'matched':>9} {'entries hit':>11} {'t':>7} {'tail share':>10} "
+             f"{'kept ' + unit:>12}"]
+    for lang, s in sorted(stats["languages"].items(), key=lambda kv: (-kv[1]["pool_texts"], kv[0])):
+        lines.append(f"{lang:<9} {s['pool_texts']:>9,} {s['matched_texts']:>9,} {s['entries_hit']:>11,} "
+                     f"{s['t']:>7,} {s['tail_share']:>10.4f} {s['kept_' + unit]:>12,}")
+    return "\n".join(lines)

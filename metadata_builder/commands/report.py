@@ -16,8 +16,9 @@ def add_arguments(p):
     p.add_argument("match_dir", metavar="MATCH_DIR", help="output folder of 'metadata-builder match' (a path or URL)")
     p.add_argument("--metadata",
                    help="the metadata the match used, for each entry's source: metadata.parquet, or metadata.json "
-                        "(its parquet beside it is read; a JSON list alone has no sources). Default: the metadata "
-                        "the match folder names")
+                        "(its parquet beside it is read; a JSON list alone has no sources); for a per-language match "
+                        "its metadata_per_lang folder (the report then adds a per-language section, and an entry's "
+                        "source is its language). Default: the metadata the match folder names")
     cap = p.add_mutually_exclusive_group()
     cap.add_argument("--t", type=int, help="threshold to report on (default: the --balanced run's t, else the one "
                                            "giving a 6%% tail share)")

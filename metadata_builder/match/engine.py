@@ -12,7 +12,17 @@ nested matches all count, one *set* of ids per text):
   other, so the CPU overlaps their memory accesses, where an automaton walk waits for one random
   node per character: this is why it beats the published pyahocorasick loop.
 - ``automaton``: one pyahocorasick automaton (integer values) walked over the batch joined into a
-  single string. Needed for keys without padding (``script-aware``).
+  single string. It takes any key, padded or not.
+- ``mixed`` (the ``auto`` choice when only some keys are space-padded, as with ``script-aware``
+  on a language written with spaces): the padded keys go to the hash table, the others to an
+  automaton, which walks only the texts holding a character such a key must contain (the
+  unpadded edge character: for a Latin-script list under the released rule, the few ASCII
+  punctuation marks its entries start or end with). Keys that can never occur in a spaced text
+  (a wrapped character glued to a neighbour inside the key) are left out of that automaton.
+
+``duplicates``: ``all`` (default) credits every id of a duplicated entry string, as the published
+plain matcher does; ``last`` credits only the last id, as the released pyahocorasick matchers do
+(``add_word`` on an existing key replaces its value).
 
 A batch is joined into one byte string with a NUL between texts; a match end is mapped back to
 its text by a binary search over the separator positions. Keys are built once per run; forked
@@ -26,10 +36,39 @@ import time
 import numpy as np
 
 from ..errors import UserError
-from .normalize import TO_SPACE, Normalizer
+from .normalize import TO_SPACE, WHITESPACE, WRAPPED, Normalizer
 
-ENGINES = ("auto", "hash", "automaton")
+ENGINES = ("auto", "hash", "automaton", "mixed")
+DUPLICATES = ("all", "last")
 SEP = b"\x00"
+#: A trigger set larger than this (a no-space script's characters) makes the pre-filter useless.
+_MAX_TRIGGER_BYTES = 64
+#: First and last UTF-8 bytes of the characters ``str.strip`` removes: a text starting or ending with
+#: none of them needs no strip (a superset test: the texts it flags are stripped in Python).
+_WS_FIRST = np.unique(np.frombuffer(b"".join(ch.encode("utf-8")[:1] for ch in WHITESPACE), dtype=np.uint8))
+_WS_LAST = np.unique(np.frombuffer(b"".join(ch.encode("utf-8")[-1:] for ch in WHITESPACE), dtype=np.uint8))
+
+
+def strip_joined(raw: bytes, single: bool = False) -> bytes:
+    """``str.strip`` of every NUL-separated text of a joined batch (of the one text when ``single``)."""
+    if single:
+        return raw.decode("utf-8", "surrogatepass").strip().encode("utf-8", "surrogatepass")
+    if not raw:
+        return raw
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    seps = np.flatnonzero(buf == 0)
+    starts = np.concatenate([[0], seps + 1])
+    ends = np.append(seps, len(buf))
+    filled = ends > starts
+    first = buf[np.minimum(starts, len(buf) - 1)]
+    last = buf[np.maximum(ends - 1, 0)]
+    flagged = np.flatnonzero(filled & (np.isin(first, _WS_FIRST) | np.isin(last, _WS_LAST)))
+    if not len(flagged):
+        return raw
+    parts = raw.split(SEP)
+    for i in flagged.tolist():
+        parts[i] = parts[i].decode("utf-8", "surrogatepass").strip().encode("utf-8", "surrogatepass")
+    return SEP.join(parts)
 _P1 = np.uint64(0x9E3779B97F4A7C15)  # odd multipliers: invertible modulo 2**64
 _P2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -126,6 +165,15 @@ def _positions_of(keys: list[str], ch: str) -> list[int]:
     return sorted(set(hits))
 
 
+def _dead(key: str) -> bool:
+    """A key holding a wrapped character glued to a neighbour inside it can never occur in a spaced
+    text, where every wrapped character has a space on both sides (docs/recipe.md §2.3)."""
+    for i, ch in enumerate(key):
+        if ch in WRAPPED and ((i > 0 and key[i - 1] != " ") or (i + 1 < len(key) and key[i + 1] != " ")):
+            return True
+    return False
+
+
 def _ragged_equal(a: np.ndarray, a_start: np.ndarray, b: np.ndarray, b_start: np.ndarray,
                   length: np.ndarray) -> np.ndarray:
     """Per pair i: ``a[a_start[i]:+length[i]] == b[b_start[i]:+length[i]]`` (vectorised)."""
@@ -146,25 +194,31 @@ class Engine:
     ----------
     entries : the metadata (an entry's id is its index). Duplicates each keep their own id.
     normalizer : how texts are spaced and keys padded (:mod:`metadata_builder.match.normalize`).
-    engine : ``auto`` (hash when keys are space-padded, else automaton), ``hash``, ``automaton``.
+    engine : ``auto`` (hash when every key is space-padded, mixed when some are, automaton when
+        none is), ``hash``, ``automaton``, ``mixed``: the same results.
+    duplicates : ``all`` ids of a duplicated entry string are credited, or only the ``last``.
     """
 
-    def __init__(self, entries: list[str], normalizer: Normalizer | None = None, engine: str = "auto"):
+    def __init__(self, entries: list[str], normalizer: Normalizer | None = None, engine: str = "auto",
+                 duplicates: str = "all"):
         start = time.perf_counter()
         self.normalizer = normalizer or Normalizer()
         self.n_entries = len(entries)
         if engine not in ENGINES:
             raise UserError(f"unknown matcher engine {engine!r}; choose one of {', '.join(ENGINES)}")
-        if engine == "auto":
-            engine = "hash" if self.normalizer.space_padded else "automaton"
-        if engine == "hash" and not self.normalizer.space_padded:
-            raise UserError("the hash engine needs space-padded keys; use --matcher automaton "
-                            f"with --normalize {self.normalizer.name}")
-        self.engine = engine
+        if duplicates not in DUPLICATES:
+            raise UserError(f"--duplicate-ids {duplicates!r}: choose one of {', '.join(DUPLICATES)}")
+        self.duplicates = duplicates
         if self.normalizer.name == "metaclip-v1":
             keys = [f" {e} " for e in entries]
         else:
             keys = [self.normalizer.key(e) for e in entries]
+        all_padded = self.normalizer.space_padded or all(len(k) > 1 and k[0] == " " and k[-1] == " " for k in keys)
+        if engine == "hash" and not all_padded:
+            raise UserError("the hash engine needs space-padded keys; use --matcher automaton or mixed "
+                            f"with --normalize {self.normalizer.name}")
+        if engine == "auto":
+            engine = "hash" if all_padded else "mixed"
         # one automaton/table row per distinct key; duplicate entries share it (CSR key -> entries)
         distinct = dict.fromkeys(keys)
         self.unique_keys = len(distinct) == len(keys)
@@ -175,17 +229,42 @@ class Engine:
             entry_key = np.fromiter((key_index[k] for k in keys), dtype=np.int64, count=len(keys))
             keys = list(distinct)
         del distinct
-        order = np.argsort(entry_key, kind="stable")
-        self.key_entries = order.astype(np.int32)  # entries grouped by key, ascending inside a key
-        self.key_offsets = np.concatenate([[0], np.cumsum(np.bincount(entry_key, minlength=len(keys)))])
+        if duplicates == "last" and not self.unique_keys:  # one id per key: the last entry holding it
+            reverse_first = np.unique(entry_key[::-1], return_index=True)[1]
+            self.key_entries = (len(entry_key) - 1 - reverse_first).astype(np.int32)
+            self.key_offsets = np.arange(len(keys) + 1)
+        else:
+            order = np.argsort(entry_key, kind="stable")
+            self.key_entries = order.astype(np.int32)  # entries grouped by key, ascending inside a key
+            self.key_offsets = np.concatenate([[0], np.cumsum(np.bincount(entry_key, minlength=len(keys)))])
         self.n_keys = len(keys)
         # a key holding \t \n \r can never occur in a spaced text: leave it out
         unsearchable = {i for ch in TO_SPACE for i in _positions_of(keys, ch)}
         searchable = [i for i in range(len(keys)) if i not in unsearchable] if unsearchable else range(len(keys))
+        self.triggers = None  # mixed: first UTF-8 bytes a text needs for the automaton part to be walked
+        if engine == "mixed":
+            padded = [i for i in searchable if len(keys[i]) > 1 and keys[i][0] == " " and keys[i][-1] == " "]
+            rest = [i for i in searchable if not (len(keys[i]) > 1 and keys[i][0] == " " and keys[i][-1] == " ")
+                    and not _dead(keys[i])]
+            if not rest:
+                engine = "hash"
+            elif not padded:
+                engine = "automaton"
+                searchable = rest
+        self.engine = engine
         if engine == "hash":
             self._build_hash(keys, searchable)
-        else:
+        elif engine == "automaton":
             self._build_automaton(keys, searchable)
+        else:
+            self._build_hash(keys, padded)
+            hash_bytes = self.nbytes
+            self._build_automaton(keys, rest)
+            self.nbytes += hash_bytes
+            edges = {keys[i][0] if keys[i][0] != " " else keys[i][-1] for i in rest}
+            lead = np.unique(np.frombuffer(b"".join(ch.encode("utf-8", "surrogatepass")[:1] for ch in edges),
+                                           dtype=np.uint8))
+            self.triggers = lead if len(lead) <= _MAX_TRIGGER_BYTES else None
         self.build_seconds = time.perf_counter() - start
 
     # ---- building -------------------------------------------------------------------------------
@@ -258,6 +337,8 @@ class Engine:
         norm = self.normalizer
         if norm.nfkc or norm.casefold:
             raw = norm.transform(raw.decode("utf-8", "surrogatepass")).encode("utf-8", "surrogatepass")
+        if norm.strip:  # str.strip of each text
+            raw = strip_joined(raw, single)
         s = b" " + raw + b" "
         for ch in norm.wrapped:
             c = ch.encode("utf-8")
@@ -278,6 +359,8 @@ class Engine:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
         n = len(array)
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int32)
@@ -303,8 +386,12 @@ class Engine:
         spaced = self.space_joined(raw, single=n == 1)
         if self.engine == "hash":
             text, key = self._hash_pairs(spaced, single=n == 1)
-        else:
+        elif self.engine == "automaton":
             text, key = self._automaton_pairs(spaced, single=n == 1)
+        else:
+            text_h, key_h = self._hash_pairs(spaced, single=n == 1)
+            text_a, key_a = self._filtered_automaton_pairs(spaced, single=n == 1)
+            text, key = np.concatenate([text_h, text_a]), np.concatenate([key_h, key_a])
         if null.any():
             keep = ~null[text]
             text, key = text[keep], key[keep]
@@ -354,6 +441,24 @@ class Engine:
         text = np.searchsorted(seps, end)
         inside = text == np.searchsorted(seps, end - self.key_chars[key] + 1)
         return text[inside], key[inside]
+
+    def _filtered_automaton_pairs(self, spaced: bytes, single: bool):
+        """The automaton part of ``mixed``, walked only over the texts holding a trigger byte."""
+        if self.triggers is None or single:
+            return self._automaton_pairs(spaced, single)
+        buf = np.frombuffer(spaced, dtype=np.uint8)
+        hits = np.flatnonzero(np.isin(buf, self.triggers))
+        if not len(hits):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        seps = np.flatnonzero(buf == 0)
+        texts = np.unique(np.searchsorted(seps, hits))
+        if len(texts) * 2 > len(seps) + 1:  # most texts: walk them all
+            return self._automaton_pairs(spaced, single)
+        starts = np.concatenate([[0], seps + 1])[texts]
+        ends = np.append(seps, len(buf))[texts]
+        sub = SEP.join(spaced[a:b] for a, b in zip(starts.tolist(), ends.tolist()))
+        text, key = self._automaton_pairs(sub, single=False)
+        return texts[text], key
 
     def _to_entries(self, text: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(text, key) hits -> sorted distinct (text, entry id) pairs."""

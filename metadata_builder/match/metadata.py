@@ -1,19 +1,36 @@
-"""The metadata as ``match``, ``report`` and :class:`~.matcher.Matcher` read it: ``metadata.json`` (a JSON
-list of strings, MetaCLIP's released format: an entry's id is its index) or ``metadata.parquet``
-(what ``assemble`` writes beside it: ``id``, ``entry``, ``source``, ``score_name``, ``score``).
+"""The metadata as ``match``, ``report`` and :class:`~.matcher.Matcher` read it: one list, or a folder
+of per-language lists (Meta CLIP 2).
 
-Either file gives the same entries; only the parquet knows each entry's source. Given the JSON,
-the parquet beside it (same stem) is used for the sources when it exists and holds the same entries.
+One list is ``metadata.json`` (a JSON list of strings, MetaCLIP's released format: an entry's id is its
+index) or ``metadata.parquet`` (what ``assemble`` writes beside it: ``id``, ``entry``, ``source``,
+``score_name``, ``score``). Either file gives the same entries; only the parquet knows each entry's
+source. Given the JSON, the parquet beside it (same stem) is used for the sources when it exists and
+holds the same entries.
+
+A per-language folder (``metadata_per_lang/``, what ``make worldwide-metadata`` writes) holds
+``{code}.json`` files with optional ``{code}.parquet`` provenance beside them (``summary.json`` is
+not a language). Codes are Wikipedia codes. As in the released ``align_lid_to_wiki.py``, a code with
+``_`` is a variant folded into the part before it (``zh_yue``, ``zh_classical`` -> ``zh``;
+``be_tarask`` -> ``be``): a language's list is its own file's entries, then each variant's entries not
+already present, variants in code order (the release takes ``list(set(...))``, whose order, hence
+every id, changes with the interpreter's hash seed). A file ``other.json``, if present, is the list of
+the group :data:`~.languages.OTHER`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 from ..errors import UserError
 from ..runtime import storage
+from .languages import OTHER, fold
+
+
+#: JSON files of a per-language folder that are no language's list (``assemble-worldwide``'s summary).
+NOT_LANGUAGES = frozenset({"summary"})
 
 
 def _is_parquet(path: str) -> bool:
@@ -97,4 +114,47 @@ def load_metadata_table(path: str | os.PathLike, entries: list[str] | None = Non
     return table
 
 
-__all__ = ["load_metadata", "load_metadata_table", "parquet_beside"]
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with storage.open_file(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_folder(path: str | os.PathLike) -> bool:
+    """Whether ``--metadata`` names a per-language folder rather than one JSON list."""
+    path = storage.canonical(path)
+    if storage.is_local(path):
+        return os.path.isdir(path)
+    return not storage.is_file(path) and bool(storage.listdir(path))
+
+
+def language_files(folder: str | os.PathLike) -> dict[str, list[str]]:
+    """``{language: [its files]}`` of a per-language folder: each language's own ``{code}.json``
+    first, then its variants' files in code order."""
+    folder = storage.canonical(folder)
+    names = [n for n in storage.listdir(folder) if n.endswith(".json") and not n.startswith((".", "_"))
+             and n[: -len(".json")] not in NOT_LANGUAGES]
+    if not names:
+        raise UserError(f"{folder}: no {{lang}}.json metadata lists in it; give the metadata_per_lang folder "
+                        "that 'make worldwide-metadata' writes, or one metadata.json")
+    groups: dict[str, list[str]] = {}
+    for name in sorted(names, key=lambda n: ("_" in n[:-5], n)):  # own files before variants
+        code = name[: -len(".json")]
+        groups.setdefault(fold(code), []).append(str(storage.under(folder, name)))
+    return dict(sorted(groups.items()))
+
+
+def load_language(paths: list[str]) -> list[str]:
+    """One language's list: its own file's entries, then each variant's new ones (first one wins)."""
+    if len(paths) == 1:
+        return load_metadata(paths[0])
+    merged = dict.fromkeys(load_metadata(paths[0]))
+    for path in paths[1:]:
+        merged.update(dict.fromkeys(e for e in load_metadata(path) if e not in merged))
+    return list(merged)
+
+
+__all__ = ["OTHER", "is_folder", "language_files", "load_language", "load_metadata", "load_metadata_table",
+           "parquet_beside", "sha256_file"]

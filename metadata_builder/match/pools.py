@@ -230,10 +230,11 @@ def _sniff(pool: PoolFile) -> None:
 
 
 def probe(pool: PoolFile, text_column: str | None, id_column: str | None,
-          column_names: list[str] | None = None) -> PoolFile:
+          column_names: list[str] | None = None, id_what: str = "id") -> PoolFile:
     """Check the file is of its format and its columns exist, before any work starts; resolve the
     text column and header. ``column_names``: names for the columns of a headerless tsv/csv
-    (``--column-names``).
+    (``--column-names``); ``id_what`` names the second column in messages (``lang`` for
+    ``--lang-column``).
     """
     path = pool.path
     _sniff(pool)
@@ -244,7 +245,7 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None,
         names = _schema(pool).names
         pool.text_column = _pick(names, text_column, path)
         if id_column is not None:
-            _pick(names, id_column, path, "id")
+            _pick(names, id_column, path, id_what)
     elif pool.format in ("tsv", "csv") and column_names is not None:
         first = _first_line(path)
         fields = _fields(first, pool.format)
@@ -259,7 +260,7 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None,
             wanted = column_names[int(text_column)] if int(text_column) < len(column_names) else text_column
         pool.text_column = _pick(list(column_names), wanted, path)
         if id_column is not None:
-            _pick(list(column_names), id_column, path, "id")
+            _pick(list(column_names), id_column, path, id_what)
     elif pool.format in ("tsv", "csv"):
         first = _first_line(path)
         fields = _fields(first, pool.format)
@@ -268,11 +269,11 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None,
             pool.header = True
             pool.text_column = _pick(fields, text_column, path)
             if id_column is not None:
-                _pick(fields, id_column, path, "id")
+                _pick(fields, id_column, path, id_what)
         elif text_column is None or text_column.isdigit():
             pool.text_column = int(text_column or 0)
             if id_column is not None and not id_column.isdigit():
-                raise UserError(f"{path}: has no header, so --id-column must be a column number, "
+                raise UserError(f"{path}: has no header, so --{id_what}-column must be a column number, "
                                 f"not {id_column!r}")
         else:
             raise UserError(f"{path}: no text column {text_column!r} in the first line "
@@ -287,7 +288,7 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None,
         if isinstance(record, dict) and record:
             pool.text_column = _pick(list(record), text_column, path)
             if id_column is not None:
-                _pick(list(record), id_column, path, "id")
+                _pick(list(record), id_column, path, id_what)
     elif pool.format == "coco":
         pool.text_column = text_column or "caption"
     elif pool.format == "webdataset":
@@ -300,10 +301,10 @@ def probe(pool: PoolFile, text_column: str | None, id_column: str | None,
         else:
             pool.text_column = _pick(names, text_column, path)
         if id_column is not None:
-            _pick(names, id_column, path, "id")
+            _pick(names, id_column, path, id_what)
     elif pool.format == "txt":
         if id_column is not None:
-            raise UserError(f"{path}: a plain text pool has no id column; drop --id-column")
+            raise UserError(f"{path}: a plain text pool has no {id_what} column; drop --{id_what}-column")
     else:
         raise UserError(f"--format {pool.format!r}: unknown; choose one of {', '.join(FORMATS)}")
     return pool

@@ -109,16 +109,19 @@ class ShardJob:
         marker, and a shard whose files are missing or of another size is done again.
     on_changed : what happens to a finished shard whose own input changed since (its ``identity``,
         e.g. a pool file's fingerprint): ``"redo"`` it, or ``"refuse"`` the run with one line.
+    companions : names in ``out`` that belong to the same command although this job did not record
+        them (a per-language match's ``languages/``, its own language-ID job run first).
     """
 
     def __init__(self, out, what: str, settings: dict, outputs: Callable[[Any], list] | None = None,
-                 on_changed: str = "redo"):
+                 on_changed: str = "redo", companions: Sequence[str] = ()):
         self.out = storage.under(out)
         self.what = what
         self.settings = _plain(settings)  # as it reads back from disk
         self.key = settings_key(self.settings)
         self.outputs = outputs
         self.on_changed = on_changed
+        self.companions = frozenset(companions)
         self.resumed = 0
 
     # --- paths ------------------------------------------------------------------------------------
@@ -151,7 +154,8 @@ class ShardJob:
         """Check the folder holds this job (or nothing), record the settings, mark it unfinished."""
         path = self._path("settings.json")
         if not storage.is_file(path):
-            foreign = [n for n in storage.listdir(self.out) if n != JOB_DIR and not n.startswith(".")]
+            foreign = [n for n in storage.listdir(self.out)
+                       if n != JOB_DIR and not n.startswith(".") and n not in self.companions]
             if foreign:
                 shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
                 raise UserError(f"{self.out}: holds files no {self.what} run recorded ({shown}); "
