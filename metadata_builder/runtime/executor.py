@@ -167,26 +167,53 @@ def _forked(fn, tasks: list, workers: int):
     """``(task, result, error)`` of every task, in completion order, from forked worker processes.
 
     A worker that dies does not hang the run: its task, and the tasks that were waiting for a
-    worker when it died, come back as errors (the run reports them; a rerun redoes them).
+    worker when it died, come back as errors (the run reports them; a rerun redoes them). Nor does
+    the pool's own machinery: when one of its threads fails (it cannot start a thread when the
+    address space is exhausted, ``ulimit -v``), the run stops with a MemoryError instead of waiting
+    for results that will never come.
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    failed: list[BaseException] = []
+    previous_hook = threading.excepthook
+
+    def hook(args):  # an exception ending a thread of the pool (its manager, its queue feeder)
+        if type(args.thread).__module__.startswith(("concurrent.futures", "multiprocessing")):
+            failed.append(args.exc_value)
+        else:
+            previous_hook(args)
+
+    threading.excepthook = hook
+    before = set(mp.active_children())
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init)
     done = False
     try:
         futures = {pool.submit(_call_packed, (fn, task)): task for task in tasks}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                yield futures[future], None, TaskError(futures[future], WORKER_DIED, "")
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    yield futures[future], None, TaskError(futures[future], WORKER_DIED, "")
+            if failed and pending:
+                error = failed[0]
+                if isinstance(error, MemoryError) or "can't start new thread" in str(error):
+                    raise MemoryError(f"the worker pool could not go on ({error})")
+                raise RuntimeError(f"the worker pool's {type(error).__name__}: {error}") from error
         done = True
     finally:
+        threading.excepthook = previous_hook
         # every task finished: wait for the pool's manager thread, so that it does not race the
         # interpreter's exit (concurrent.futures' exit hook then writes to a pipe the thread closed:
         # a traceback after the command's own one-line error); stopped early: do not wait for workers
         pool.shutdown(wait=done, cancel_futures=True)
+        if failed:  # the pool cannot tell its workers to stop: they would keep the process from exiting
+            for worker in set(mp.active_children()) - before:
+                worker.terminate()
 
 
 @dataclass(frozen=True)
