@@ -352,6 +352,20 @@ def local_copy(path: str | os.PathLike):
         yield tmp
 
 
+def local_copies(paths: list, scratch: str | os.PathLike) -> list[str]:
+    """Local paths holding ``paths``' contents: each local one itself, each remote one downloaded
+    into ``scratch`` (the caller's temporary folder). For readers that need real files (DuckDB)."""
+    local = []
+    for i, path in enumerate(paths):
+        if is_local(path):
+            local.append(canonical(path))
+        else:
+            local.append(os.path.join(scratch, f"part-{i:06d}{posixpath.splitext(os.fspath(path))[1]}"))
+            fs, inner = filesystem(path)
+            fs.get_file(inner, local[-1])
+    return local
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_write(path, "wb") as handle:
         handle.write(data)

@@ -250,14 +250,7 @@ def merge_parts(parts: list[str | os.PathLike], threads: int = 1) -> pd.DataFram
     if not parts:
         return SCHEMA.empty_table().to_pandas()
     with tempfile.TemporaryDirectory(prefix="metadata-builder-pageviews-") as scratch:
-        local = []
-        for i, part in enumerate(parts):
-            if storage.is_local(part):
-                local.append(storage.canonical(part))
-            else:
-                local.append(os.path.join(scratch, f"part-{i:06d}.parquet"))
-                fs, inner = storage.filesystem(part)
-                fs.get_file(inner, local[-1])
+        local = storage.local_copies(parts, scratch)
         return _merge_local(local, scratch, threads)
 
 

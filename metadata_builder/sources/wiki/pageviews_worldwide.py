@@ -203,14 +203,7 @@ def count_pageviews_all_languages(inputs, out, *, work_dir=None, wikipedia_only:
 def _merge(parts: list[str], out: str, threads: int) -> dict:
     """Sum the partial tables per (lang, title) with DuckDB (out of core) into ``out``."""
     with tempfile.TemporaryDirectory(prefix="metadata-builder-pageviews-") as scratch:
-        local = []
-        for i, part in enumerate(parts):
-            if storage.is_local(part):
-                local.append(storage.canonical(part))
-            else:
-                local.append(os.path.join(scratch, f"part-{i:06d}.parquet"))
-                fs, inner = storage.filesystem(part)
-                fs.get_file(inner, local[-1])
+        local = storage.local_copies(parts, scratch)
         con = duck.connect(memory_limit="4GB", temp_directory=scratch, threads=threads)
         try:
             target = os.path.join(scratch, "out.parquet")

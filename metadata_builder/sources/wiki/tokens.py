@@ -144,8 +144,9 @@ class _Vocab:
         return ids
 
 
-def _class(code_points: list[int], negate: bool = False) -> str:
-    """An RE2 character class of exactly ``code_points`` (as ranges ``\\x{..}-\\x{..}``)."""
+def re2_class(code_points, negate: bool = False) -> str:
+    """An RE2 character class of exactly ``code_points`` (as ranges ``\\x{..}-\\x{..}``), for Arrow's regexes."""
+    code_points = sorted(code_points)
     parts, i = [], 0
     while i < len(code_points):
         j = i
@@ -190,9 +191,9 @@ def arrow_rules() -> ArrowRules:
                       | (set(space) - line))
         split = pc.utf8_split_whitespace(pa.array(["a" + chr(c) + "b" for c in points]))
         splits = np.flatnonzero(np.diff(split.offsets.to_numpy()) != 1)
-        digits = _class([c for c in points if chr(c).isdecimal()])
-        _ARROW = ArrowRules(breaks=_class(kept, negate=True) + "+",
-                            space=_class(sorted(set(space) - line)) + "+",
+        digits = re2_class([c for c in points if chr(c).isdecimal()])
+        _ARROW = ArrowRules(breaks=re2_class(kept, negate=True) + "+",
+                            space=re2_class(sorted(set(space) - line)) + "+",
                             same_space=np.array(points)[splits].tolist() == space,
                             not_word=f"{digits}|^['-]|['-]$")
     return _ARROW

@@ -36,6 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .tokens import re2_class
+
 #: Code points that are tokens of their own (released ``is_cjk_or_similar``; inclusive ranges).
 CJK_LIKE_RANGES = (
     (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
@@ -126,28 +128,14 @@ def count_reference(texts, segment=None) -> tuple[Counter, Counter, Counter]:
     return unigrams, bigrams, articles
 
 
-def _re2_class(points) -> str:
-    """An RE2 character class of exactly ``points`` (sorted code points), as ranges."""
-    points = sorted(points)
-    parts, i = [], 0
-    while i < len(points):
-        j = i
-        while j + 1 < len(points) and points[j + 1] == points[j] + 1:
-            j += 1
-        a, b = points[i], points[j]
-        parts.append(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}")
-        i = j + 1
-    return "[" + "".join(parts) + "]"
-
-
 #: RE2 patterns: a character that stands alone; a run of white space; a token of punctuation only; a
 #: token that holds a punctuation mark or a pair's half (only those can be weird).
-_ALONE = _re2_class({ord(c) for c in PUNCTUATION}
+_ALONE = re2_class({ord(c) for c in PUNCTUATION}
                     | {c for a, b in CJK_LIKE_RANGES for c in range(a, b + 1)})
-_SPACE_RUN = _re2_class(WHITE_SPACE) + "+"
-_PUNCT_CLASS = _re2_class({ord(c) for c in PUNCTUATION})
+_SPACE_RUN = re2_class(WHITE_SPACE) + "+"
+_PUNCT_CLASS = re2_class({ord(c) for c in PUNCTUATION})
 _PUNCT_FIRST = "^" + _PUNCT_CLASS
-_PAIR_HALF = _re2_class({ord(c) for pair in WEIRD_PAIRS for half in pair for c in half if not c.isspace()})
+_PAIR_HALF = re2_class({ord(c) for pair in WEIRD_PAIRS for half in pair for c in half if not c.isspace()})
 _PUNCT_VALUES = pa.array(sorted(PUNCTUATION), pa.large_string())
 
 
