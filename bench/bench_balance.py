@@ -2,9 +2,9 @@
 
 Input: the real LAION sample (``../shared/data/laion400m-alttext-sample-10k``) matched by
 ``metadata-builder match`` against ``build/metadata.json``, then *replicated*: the pool is tiled
-100 times into one 1M-row parquet file (rows ``r + 10,000 j``), and the match folder gets as many
-shards (``00000-copy0``, ...) pointing at it as needed to pass ``--texts`` matched texts (default
-10M), with counts multiplied accordingly. Built once under ``.cache/bench/balance/``.
+100 times into one 1M-row parquet file (rows ``r + 10,000 j``), hard-linked as many times as needed
+to pass ``--texts`` matched texts (default 10M), and the copies matched by ``metadata-builder match``
+(a complete match folder like any other). Built once under ``.cache/bench/balance/``.
 
 Each step runs in its own process (wall time, CPU time and peak RSS, as ``bench-wiki`` measures),
 beside its baseline in the same run:
@@ -56,52 +56,43 @@ def log(message: str) -> None:
 
 
 def build_inputs(metadata: Path, target_texts: int) -> Path:
-    """The replicated match folder (cached); returns its path."""
+    """The match folder of the real pool replicated to ``target_texts`` matched texts (cached);
+    returns its path. The copies are hard links of one tiled parquet file, matched by the real
+    ``metadata-builder match`` (so the folder is a complete match like any other: fingerprints, text
+    hashes, completion record)."""
     import pandas as pd
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not SAMPLE.exists():
         raise SystemExit(f"[bench-balance] {SAMPLE} is absent: the benchmark replicates this real pool")
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     sample_match = BENCH_DIR / "match-sample"
-    mb = ROOT / ".venv" / "bin" / "metadata-builder"
-    if not (sample_match / "entry_counts.npy").exists():
-        subprocess.run([str(mb), "match", str(SAMPLE), "--metadata", str(metadata), "--out", str(sample_match),
-                        "--workers", "1"], check=True)
-    manifest = json.loads((sample_match / "manifest.json").read_text())
-    (shard,) = manifest["shards"]
-    table = pq.read_table(sample_match / "shards" / f"{shard['name']}.parquet", columns=["row", "entry_ids"])
-    per_shard = table.num_rows * TILE
-    n_shards = -(-target_texts // per_shard)
-    out = BENCH_DIR / f"match-{n_shards}x{TILE}"
-    if (out / "manifest.json").exists():
+    command = [sys.executable, "-m", "metadata_builder", "match"]
+    if not (sample_match / "_job" / "complete.json").exists():
+        subprocess.run(command + [str(SAMPLE), "--metadata", str(metadata), "--out", str(sample_match),
+                                  "--workers", "1", "--no-progress"], check=True)
+    (shard,) = json.loads((sample_match / "manifest.json").read_text())["shards"]
+    matched = pq.read_metadata(sample_match / "shards" / f"{shard['name']}.parquet").num_rows
+    per_copy = matched * TILE
+    n_copies = -(-target_texts // per_copy)
+    out = BENCH_DIR / f"match-of-{n_copies}-copies"  # (match-NxT: hand-made folders of earlier versions)
+    if (out / "_job" / "complete.json").exists():
         return out
-    log(f"building {out}: {n_shards} shards of {per_shard:,} matched texts")
     pool = BENCH_DIR / f"pool-x{TILE}.parquet"
     if not pool.exists():
         sample = pd.read_parquet(SAMPLE)
         tmp = pool.with_suffix(".tmp")
         pd.concat([sample] * TILE, ignore_index=True).to_parquet(tmp, index=False)
         os.replace(tmp, pool)
-    rows = table["row"].to_numpy()
-    tiled_rows = (rows[None, :] + shard["rows"] * np.arange(TILE)[:, None]).ravel()
-    entry_ids = pa.concat_arrays([table["entry_ids"].combine_chunks()] * TILE)
-    tmp_dir = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    (tmp_dir / "shards").mkdir(parents=True)
-    shards = []
-    for k in range(n_shards):
-        name = f"{k:05d}-copy{k}"
-        pq.write_table(pa.table({"row": pa.array(tiled_rows), "entry_ids": entry_ids}),
-                       tmp_dir / "shards" / f"{name}.parquet")
-        (tmp_dir / "shards" / f"{name}.done.json").write_text("{}\n")
-        shards.append({"name": name, "path": str(pool), "format": "parquet", "rows": shard["rows"] * TILE})
-    counts = np.load(sample_match / "entry_counts.npy").astype(np.uint64) * np.uint64(TILE * n_shards)
-    np.save(tmp_dir / "entry_counts.npy", counts)
-    manifest = dict(manifest, shards=shards)
-    (tmp_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp_dir, out)
+    copies = BENCH_DIR / f"pool-{n_copies}x{TILE}"
+    copies.mkdir(exist_ok=True)
+    for k in range(n_copies):
+        link = copies / f"copy-{k:05d}.parquet"
+        if not link.exists():
+            os.link(pool, link)
+    log(f"matching {out}: {n_copies} pool files of {shard['rows'] * TILE:,} texts ({per_copy:,} matched each)")
+    subprocess.run(command + [str(copies), "--metadata", str(metadata), "--out", str(out), "--workers", "2"],
+                   check=True)
     return out
 
 

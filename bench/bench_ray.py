@@ -65,8 +65,9 @@ def _first_load(task, shared):
 def _tree_bytes(folder: Path) -> dict[str, bytes]:
     out = {}
     for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.name != "stats.json" and not p.name.endswith(".done.json"):
-            out[str(p.relative_to(folder))] = p.read_bytes()
+        relative = p.relative_to(folder)
+        if p.is_file() and p.name != "stats.json" and relative.parts[0] != "_job":  # (timings live there)
+            out[str(relative)] = p.read_bytes()
     return out
 
 
