@@ -19,14 +19,15 @@ from .curves import PAPER_TAIL_SHARE
 
 def language_ts_of(match, balanced_stats: dict | None, tail_share: float | None = None) -> tuple[dict, float | None, str]:
     """Each language's t, English's share p, and where they come from: the balance when given, else
-    every language at ``tail_share`` (default 6%) by the smallest-t rule."""
+    English's t of ``tail_share`` (default 6%) and every other language at English's share there,
+    by the smallest-t rule."""
     if balanced_stats and balanced_stats.get("languages"):
         ts = {lang: row["t"] for lang, row in balanced_stats["languages"].items()}
         return ts, balanced_stats.get("p"), f"t of the balance, {balanced_stats.get('t_rule', 'smallest')} rule"
     counts = match.counts
     share = PAPER_TAIL_SHARE if tail_share is None else tail_share
     ts, p = language_ts({lang: counts[sl] for lang, sl in match.language_slices.items()}, tail_share_target=share)
-    return ts, p, f"tail share {share:.0%}, smallest rule"
+    return ts, p, f"English's t by a {share:.0%} tail share, smallest rule"
 
 
 def language_table(match, balanced_stats: dict | None = None, tail_share: float | None = None) -> pd.DataFrame:

@@ -310,7 +310,7 @@ _SECTIONS = [
     ("languages", ["languages"], "Per language (Meta CLIP 2)",
      "Each text is matched against its own language's list only. `texts`: the pool's texts in that language "
      "(matched or not); `matched`: texts with a match; `t`: the language's threshold (the balance's, or the "
-     "6% tail share's); `tail share`: the share of the language's matches held by entries with count < t; "
+     "t of English's 6% tail share and of English's share there); `tail share`: the share of the language's matches held by entries with count < t; "
      "`kept`: what balancing kept, in its unit (texts, or images with --per-image). In the tables above, an "
      "entry's source is its language. The figure shows each language's tail share against t, its t as a dot "
      "and English's share p as the dashed line: every language's t is the one whose share equals p."),

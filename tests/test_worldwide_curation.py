@@ -225,18 +225,22 @@ def test_worldwide_slice_end_to_end(worldwide_match, worldwide_slice, tmp_path):
     assert match_pools([str(pool)], lists, again, lang_id="fasttext-lid176", id_column="image",
                        executor=Local(1, progress=False))["up_to_date"]
 
-    # per-language t from a 6% tail share, one text per image (the match's id column: the image)
+    # per-language t from English's 6% tail share (English's t by that share, p = its share at that t),
+    # one text per image (the match's id column: the image)
     smallest = balance(out, tmp_path / "smallest", tail_share_target=0.06, per_image=True, executor=Local(2, progress=False))
-    assert smallest["unit"] == "images" and (smallest["images"], smallest["texts"], smallest["kept"]) == (1506, 2525, 1001)
+    assert smallest["unit"] == "images" and (smallest["images"], smallest["texts"], smallest["kept"]) == (1506, 2525, 1032)
+    assert round(smallest["p"], 6) == round(L_tail(match, "en", 2), 6) == 0.111246
     assert {k: (v["t"], round(v["tail_share"], 4), v["images"], v["kept_images"]) for k, v in smallest["languages"].items()} == {
-        "el": (2, 0.746, 38, 38), "en": (2, 0.1112, 904, 516), "fr": (2, 0.0684, 545, 431), "ja": (2, 0.125, 14, 11),
+        "el": (2, 0.746, 38, 38), "en": (2, 0.1112, 904, 516), "fr": (3, 0.1118, 545, 462), "ja": (2, 0.125, 14, 11),
         "other": (1, 0.0, 0, 0), "uk": (5, 1.0, 4, 4), "zh": (2, 1.0, 1, 1)}
-    # the released rule: t = 1 (no tail at all) for en, and t = 0 (keeps nothing) for uk and zh
+    # the released rule: t = 1 for English (a tail holding nothing), so p = 0 and every other language
+    # gets t = 0 (keeps nothing): the released chain, reproduced
     nearest = balance(out, tmp_path / "nearest", tail_share_target=0.06, per_image=True, t_rule="nearest",
                       executor=Local(1, progress=False))
-    assert {k: v["t"] for k, v in nearest["languages"].items()} == {"el": 1, "en": 1, "fr": 1, "ja": 1, "other": 0,
+    assert nearest["p"] == 0.0
+    assert {k: v["t"] for k, v in nearest["languages"].items()} == {"el": 0, "en": 1, "fr": 0, "ja": 0, "other": 0,
                                                                    "uk": 0, "zh": 0}
-    assert (nearest["images"], nearest["kept"], nearest["languages"]["uk"]["kept_images"]) == (1506, 837, 0)
+    assert (nearest["images"], nearest["kept"], nearest["languages"]["uk"]["kept_images"]) == (1506, 437, 0)
     # English keeps its t; the others get the t of English's tail share at it (released global_count)
     t_en = balance(out, tmp_path / "t_en", t_en=20, executor=Local(1, progress=False))
     assert t_en["unit"] == "texts" and round(t_en["p"], 6) == round(L_tail(match, "en", 20), 6) == 0.461435
@@ -246,7 +250,7 @@ def test_worldwide_slice_end_to_end(worldwide_match, worldwide_slice, tmp_path):
 
     report = build_report(out, lists, tmp_path / "report", balanced=tmp_path / "smallest")
     languages = pd.read_csv(tmp_path / "report" / "tables" / "languages.csv")
-    assert languages.set_index("language").loc["fr", ["texts", "matched", "t", "kept_images"]].tolist() == [1096, 1029, 2, 431]
+    assert languages.set_index("language").loc["fr", ["texts", "matched", "t", "kept_images"]].tolist() == [1096, 1029, 3, 462]
     assert (tmp_path / "report" / "figures" / "languages.png").stat().st_size > 10_000
     assert "Per language (Meta CLIP 2)" in (tmp_path / "report" / "report.md").read_text()
     assert "kept" in report.tables["balanced"]["quantity"].iloc[-2]

@@ -1,6 +1,7 @@
 """Per-language t (Meta CLIP 2): every language gets the t whose tail share equals English's.
 
-English keeps its t, ``p`` is English's tail share at that t (``tail_share(counts_en, t_en)``), and
+English keeps its t (given, ``--t-en``, or chosen by a tail share, ``--tail-share``), ``p`` is
+English's tail share at that t (``tail_share(counts_en, t_en)``), and
 every other language gets, on its own counts, the t whose tail share is ``p`` (released
 ``curate.py`` ``global_count``). Two rules turn a share into a t:
 
@@ -55,8 +56,9 @@ def language_ts(counts_by_language: dict, *, t: float | None = None, t_en: float
     """``({lang: t}, p)``: each language's t and the tail share ``p`` they were derived from.
 
     Exactly one of ``t`` (the same t everywhere), ``t_en`` (English keeps it; the others get the t of
-    English's tail share at it: the released ``global_count``) and ``tail_share_target`` (every
-    language, English included, gets the t of that share) is given.
+    English's tail share at it: the released ``global_count``) and ``tail_share_target`` (English's t
+    is the t of that share, and the others get the t of English's tail share at it, as with ``t_en``;
+    without English, every language gets the t of that share) is given.
     """
     if sum(x is not None for x in (t, t_en, tail_share_target)) != 1:
         raise UserError("give exactly one of --t, --t-en and --tail-share")
@@ -73,6 +75,9 @@ def language_ts(counts_by_language: dict, *, t: float | None = None, t_en: float
         p = float(tail_share_target)
         if not 0.0 <= p <= 1.0:
             raise UserError(f"tail share {p!r} is outside [0, 1]; give a share such as 0.06")
+        if ENGLISH in counts_by_language:  # English's t of that share, then English's share at it
+            t_en = t_for_share(counts_by_language[ENGLISH], p, rule)
+            p = tail_share(counts_by_language[ENGLISH], t_en)
     ts = {lang: (t_en if lang == ENGLISH and t_en is not None else t_for_share(c, p, rule))
           for lang, c in counts_by_language.items()}
     return ts, p

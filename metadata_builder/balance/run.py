@@ -427,8 +427,9 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
     executor : where shards run (default: one local process).
     t_en, t_rule : a per-language match (:mod:`.languages`): English keeps ``t_en`` and every other
         language gets the t of English's tail share at it, by ``t_rule`` (``smallest``, ours, or
-        ``nearest``, the released ``p_to_t``); ``tail_share_target`` then gives every language the t
-        of that share, and ``t`` the same t to all.
+        ``nearest``, the released ``p_to_t``); ``tail_share_target`` then chooses English's t as the t
+        of that share first (without English: every language gets the t of that share), and ``t``
+        gives the same t to all.
 
     Shards already finished with the same settings are kept (resume); stats are added in manifest
     order, so they do not depend on the worker count.

@@ -12,7 +12,8 @@ img2dataset with --url-column/--caption-column naming its url and caption column
 
 A per-language match (match --lang-id / --lang-column) gets one t per language (Meta CLIP 2):
 --t-en T keeps T for English and gives every other language the t of English's tail share at T;
---tail-share P gives every language the t of share P; --t-rule picks how a share becomes a t
+--tail-share P chooses English's t by share P, then does the same (without English: every language
+at P); --t-rule picks how a share becomes a t
 (smallest: ours, exact; nearest: the released p_to_t). Counts are per text, as released.
 """
 
@@ -46,7 +47,7 @@ def add_arguments(p):
     cap.add_argument("--t", type=int, help="per-entry cap t (the 400M set used 20000)")
     cap.add_argument("--tail-share", type=float,
                      help="choose the smallest t whose tail entries (count < t) hold this share of all matches (e.g. 0.06); "
-                          "per language: each language's own t for that share")
+                          "per language: English's t by that share, every other language the t of English's share at it")
     cap.add_argument("--t-en", type=int, help="per-language match: English's t; every other language gets the t "
                                               "of English's tail share at it (released Meta CLIP 2: 170000)")
     p.add_argument("--t-rule", default="smallest", choices=B.T_RULES,
