@@ -207,20 +207,25 @@ def build_report(match, metadata=None, out_dir=None, *, t: int | None = None, ta
         t_how = "given (--t)"
     elif tail_share is not None:
         t, share_target, t_how = curves.t_at_tail_share(counts, tail_share), tail_share, f"a {tail_share:g} tail share"
-    elif bal is not None:
+    elif bal is not None and bal.stats["t"] is not None:
         t, share_target = bal.stats["t"], bal.stats.get("tail_share_target")
         t_how = "the balance run" + (f" (a {share_target:g} tail share)" if share_target is not None else "")
     else:
         share_target = curves.PAPER_TAIL_SHARE
         t, t_how = curves.t_at_tail_share(counts, share_target), f"the paper's rule (a {share_target:.0%} tail share)"
     t = int(t)
+    one_t = bool(match.languages)  # a per-language match: this section takes every language at the one t
+    if one_t:
+        t_how += ("; English's t when the balance has one. Here every language's entries are taken at this one t; "
+                  "each language's own t, tail share and kept numbers are in the section Per language")
+        share_target = None  # (a tail share is each language's own: said per language, not pool-wide)
     t_paper = curves.t_at_tail_share(counts, curves.PAPER_TAIL_SHARE)
     candidates = sum(len(r) for r in rows.values()) if rows is not None else match.matched_texts
 
     effect = curves.effect_of_t(counts, curves.t_grid(counts, grid_points, [t, t_paper]), match, rows=rows)
     at_t = effect.set_index("t").loc[t]
     expected_kept = expected_entry_counts(match, [t], rows=rows, counts=counts)[0]
-    kept = bal.kept.astype(np.int64) if bal is not None and bal.stats["t"] == t else None
+    kept = bal.kept.astype(np.int64) if bal is not None and bal.stats["t"] == t and not one_t else None
     head = tables.head_vs_t(counts, t, expected_kept, kept)
     count_over_images = bal is not None and bal.per_image and bal.stats.get("count_over") == "images"
     warnings = notes + balance_warnings(
@@ -261,7 +266,7 @@ def build_report(match, metadata=None, out_dir=None, *, t: int | None = None, ta
         figs["sources"] = figures.sources_figure(tables.source_breakdown(counts, meta, t))
     if bal is not None:
         out["balanced"], kept_all = _balanced_summary(bal, t)
-        figs["balanced"] = figures.before_after_figure(counts, kept_all, bal.stats["t"], unit, count_unit)
+        figs["balanced"] = figures.before_after_figure(counts, kept_all, t if one_t else bal.stats["t"], unit, count_unit)
     if match.languages:
         stats = bal.stats if bal is not None else None
         out["languages"] = languages.language_table(match, stats, tail_share)

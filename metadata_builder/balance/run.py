@@ -490,6 +490,8 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
         settings["export columns"] = rename
     if audit:
         settings["audit"] = True
+    if per_language:  # (the stats say how the ts were found: a rerun that finds them otherwise redoes the stats)
+        settings.update({"t rule": t_rule, "t en": t_en, "tail share": tail_share_target, "p": p})
     job = ShardJob(out_dir, "balance", settings,
                    outputs=lambda shard: _outputs(out_dir, shard["name"], audit))
     if job.up_to_date():  # the same match and settings, finished: nothing to do
