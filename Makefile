@@ -130,7 +130,7 @@ bench-worldwide-curation:
 # Meta CLIP 2 ("worldwide") curation, end to end on real multilingual data from ../shared/data: the
 # per-language metadata (make worldwide-metadata), then the pool (Multi30k train captions in en/de/fr/cs,
 # the captions of the eight Wikipedia dumps, the Tatoeba sentences), language ID, per-language matching,
-# per-language t from a 6% tail share, one text per image, the report. Each step resumes.
+# per-language t from English's 6% tail share, one text per image, the report. Each step resumes.
 METADATA_PER_LANG ?= $(WW)/metadata_per_lang
 worldwide: worldwide-metadata
 	@$(MAKE) --no-print-directory worldwide-curate
