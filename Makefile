@@ -63,9 +63,11 @@ report: setup
 	$(MB) balance $(REPORT_DIR)/match --tail-share 0.06 --out $(REPORT_DIR)/balanced
 	$(MB) report $(REPORT_DIR)/match --metadata $(BUILD)/metadata.parquet --balanced $(REPORT_DIR)/balanced --out $(REPORT_DIR)/report
 
+# The test files run in parallel, one file per process (-n auto: one process per core); PYTEST_ARGS= runs them in one.
+PYTEST_ARGS ?= -n auto --dist loadfile
 test:
 	@EXTRAS=dev,ray,worldwide bash scripts/setup.sh --wordnet31
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 # Needs the internet: the recipe's 26 days x 24 hourly pageview files (data/pageview_days.txt), resumable.
 pageviews-download:
