@@ -19,7 +19,8 @@ import pytest
 from metadata_builder import balance as B
 from reference import Reference, space
 from metadata_builder.errors import UserError
-from metadata_builder.match.output import FORMAT_VERSION, entries_digest, text_hashes
+from metadata_builder.match.output import FORMAT_VERSION, entries_digest
+from metadata_builder.match.text_hash import text_hashes
 from metadata_builder.runtime.storage import fingerprint
 from metadata_builder.runtime.executor import Local
 from metadata_builder.runtime.shards import ShardJob

@@ -24,7 +24,8 @@ import pytest
 
 from metadata_builder.match.engine import Engine
 from metadata_builder.match.run import match_pools
-from metadata_builder.match.output import MatchOutput, text_hashes, text_key
+from metadata_builder.match.output import MatchOutput, text_key
+from metadata_builder.match.text_hash import text_hashes
 from metadata_builder.runtime.storage import fingerprint
 from metadata_builder.runtime.executor import Local
 from reference import Reference

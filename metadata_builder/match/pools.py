@@ -650,7 +650,7 @@ def verify_rows(pool: PoolFile, table, expected_hashes) -> None:
     rewritten, shuffled or regenerated since the match)."""
     import numpy as np
 
-    from .output import text_hashes
+    from .text_hash import text_hashes
 
     column = text_column_of_rows(pool)
     if column not in table.column_names:

@@ -37,7 +37,8 @@ from .engine import Engine
 from .metadata import is_folder, language_files, load_language, load_metadata, sha256_file
 from .normalize import DEFAULT as DEFAULT_NORMALIZE
 from .normalize import parse as parse_normalizer
-from .output import FORMAT_VERSION, entries_digest, shard_parquet, text_hashes
+from .output import FORMAT_VERSION, entries_digest, shard_parquet
+from .text_hash import text_hashes
 from .pools import PoolFile, as_paths, expand_pools, known_rows, probe, read_batches
 
 COUNT_KEYS = ("texts", "matched_texts", "matches", "null", "empty", "bad_utf8", "bad_rows")
