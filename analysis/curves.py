@@ -65,7 +65,7 @@ def entropy_measures(weights) -> tuple[float, float]:
     return (h / np.log(len(p)) if len(p) > 1 else 1.0), float(np.exp(h))
 
 
-def effect_of_t(counts, ts, match=None, rows: dict | None = None) -> pd.DataFrame:
+def effect_of_t(counts, ts, match=None, rows: dict | None = None, expected=None) -> pd.DataFrame:
     """What each threshold ``t`` does: one row per ``t``.
 
     Columns: ``t``; ``tail_share`` (the recipe's: share of matches held by entries with count < t);
@@ -78,6 +78,8 @@ def effect_of_t(counts, ts, match=None, rows: dict | None = None) -> pd.DataFram
     on the clipped counts ``min(count, t)`` instead (a lower bound of each entry's curated count).
     ``rows`` (``{shard: rows}``) restricts the candidates, as ``balance --per-image`` does
     (``expected_fraction`` is then of those); ``counts`` are always what p[e] comes from.
+    ``expected``: ``expected_entry_counts(match, sorted ts, ...)`` when the caller has it already
+    (one pass over the shards less).
     """
     from metadata_builder.balance import tail_shares
 
@@ -101,7 +103,7 @@ def effect_of_t(counts, ts, match=None, rows: dict | None = None) -> pd.DataFram
         table["expected_size"] = size["expected"].to_numpy()
         table["expected_std"] = np.sqrt(size["variance"].to_numpy())
         table["expected_fraction"] = table["expected_size"] / max(matched, 1)
-        weights = expected_entry_counts(match, ts, rows=rows, counts=c)
+        weights = expected if expected is not None else expected_entry_counts(match, ts, rows=rows, counts=c)
     measures = [entropy_measures(w) for w in weights]
     table["entropy_norm"] = [m[0] for m in measures]
     table["effective_entries"] = [m[1] for m in measures]

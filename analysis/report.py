@@ -56,7 +56,7 @@ def _metadata_table(metadata, match) -> tuple[pd.DataFrame, list[str]]:
         table, where = metadata, "the metadata table"
     else:
         where = storage.canonical(metadata if metadata is not None else match.manifest["metadata"]["path"])
-        entries = load_metadata(where)
+        entries = None if where.lower().endswith(".parquet") else load_metadata(where)  # (a parquet is its own table)
         table = load_metadata_table(where, entries)
         if table is None:
             table = pd.DataFrame({"id": np.arange(len(entries)), "entry": entries, "source": "unknown"})
@@ -222,9 +222,11 @@ def build_report(match, metadata=None, out_dir=None, *, t: int | None = None, ta
     t_paper = curves.t_at_tail_share(counts, curves.PAPER_TAIL_SHARE)
     candidates = sum(len(r) for r in rows.values()) if rows is not None else match.matched_texts
 
-    effect = curves.effect_of_t(counts, curves.t_grid(counts, grid_points, [t, t_paper]), match, rows=rows)
+    grid = sorted({int(x) for x in curves.t_grid(counts, grid_points, [t, t_paper])})
+    expected_grid = expected_entry_counts(match, grid, rows=rows, counts=counts)  # one pass for the curve and t
+    effect = curves.effect_of_t(counts, grid, match, rows=rows, expected=expected_grid)
     at_t = effect.set_index("t").loc[t]
-    expected_kept = expected_entry_counts(match, [t], rows=rows, counts=counts)[0]
+    expected_kept = expected_grid[grid.index(t)]
     kept = bal.kept.astype(np.int64) if bal is not None and bal.stats["t"] == t and not one_t else None
     head = tables.head_vs_t(counts, t, expected_kept, kept)
     count_over_images = bal is not None and bal.per_image and bal.stats.get("count_over") == "images"
@@ -246,8 +248,9 @@ def build_report(match, metadata=None, out_dir=None, *, t: int | None = None, ta
         "worst_head": tables.worst_head_entries(counts, meta, t, expected_kept, kept),
         "top_entries": top.reset_index(),
     })
+    sources = tables.source_breakdown(counts, meta, t) if has_sources else None
     if has_sources:
-        out["sources"] = tables.source_breakdown(counts, meta, t).reset_index()
+        out["sources"] = sources.reset_index()
         out["dead_examples"] = tables.dead_entry_examples(counts, meta)
     out["effect_of_t"] = effect
     median = float(head["median"].iloc[1]) if len(head) and head["head_entries"].iloc[0] else None
@@ -263,7 +266,7 @@ def build_report(match, metadata=None, out_dir=None, *, t: int | None = None, ta
         "top_entries": figures.top_entries_figure(top, t, unit, count_unit),
     }
     if has_sources:
-        figs["sources"] = figures.sources_figure(tables.source_breakdown(counts, meta, t))
+        figs["sources"] = figures.sources_figure(sources)
     if bal is not None:
         out["balanced"], kept_all = _balanced_summary(bal, t)
         figs["balanced"] = figures.before_after_figure(counts, kept_all, t if one_t else bal.stats["t"], unit, count_unit)

@@ -209,8 +209,6 @@ def _write_audit(shard, shared: _Shared, path, rows, offsets, ids, keys, probabi
                 win_length = np.zeros(n, dtype=np.int64)
                 win_length[at] = np.add.reduceat(won.astype(np.int64), offsets[lo:hi] - offsets[lo]) \
                     if hi > lo and len(won) else 0
-                matched = np.zeros(n, dtype=bool)
-                matched[at] = True
                 p_text = np.zeros(n)
                 p_text[at] = probability[lo:hi]
                 kept_text = np.zeros(n, dtype=bool)
@@ -368,7 +366,7 @@ def _export_columns(match: MatchOutput, url_column: str | None, caption_column: 
 
 
 def _language_table(match: MatchOutput, counts: np.ndarray, ts: dict, shard_stats: list[dict],
-                    entry_expected: np.ndarray, entry_kept: np.ndarray, unit: str) -> dict:
+                    entry_expected: np.ndarray, unit: str) -> dict:
     """Per language: pool texts, matched texts, matches, entries hit, t, tail share, head entries,
     candidates (p > 0), expected and kept, in ``unit`` (texts, or images with ``--per-image``: an image
     counts for the language of its chosen text, ``images``)."""
@@ -522,7 +520,7 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
             entry_expected[entries["ids"]] += entries["expected"]
     std = float(np.sqrt(totals["variance"]))
     unit = "images" if per_image else "texts"
-    matches = float(sum(int(c) for c in counts))
+    matches = float(np.asarray(counts, dtype=np.uint64).sum())
     english = match.language_slices.get("en") if per_language else slice(None)
     if english is not None:  # a per-language match: the warnings are English's (its t, its counts)
         warnings = balance_warnings(
@@ -550,8 +548,7 @@ def balance(match_dir, out_dir, *, t: float | None = None, tail_share_target: fl
         stats["images"] = sum(done.get("images", 0) for done in shard_stats)
     if per_language:
         stats.update({"t_rule": t_rule, "t_en": t_en, "p": p,
-                      "languages": _language_table(match, counts, settings_t, shard_stats, entry_expected,
-                                                   entry_kept, unit)})
+                      "languages": _language_table(match, counts, settings_t, shard_stats, entry_expected, unit)})
     storage.write_npy(storage.under(job.out, "entry_counts.npy"), np.asarray(counts, dtype=np.uint64))
     storage.write_npy(storage.under(job.out, "entry_kept.npy"), entry_kept)
     storage.write_npy(storage.under(job.out, "entry_expected_kept.npy"), entry_expected)

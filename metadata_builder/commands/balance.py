@@ -83,12 +83,6 @@ def _warn(lines) -> None:
 def _expected_only(args, match, run_on) -> int:
     import numpy as np
 
-    rows, counts, unit = None, match.counts, "texts"
-    if args.per_image:
-        chosen = B.choose_one_text_per_image(match, args.seed, args.image_column, executor=run_on)
-        rows, unit = chosen, "images"
-        if args.count_over == "images":
-            counts = B.chosen_counts(match, chosen, executor=run_on.quiet())
     from ..errors import UserError
 
     if match.languages:
@@ -97,6 +91,12 @@ def _expected_only(args, match, run_on) -> int:
     if args.t_en is not None:
         raise UserError(f"--t-en needs a per-language match (match --lang-id or --lang-column); "
                         f"{match.path} has one list: give --t or --tail-share")
+    rows, counts, unit = None, match.counts, "texts"
+    if args.per_image:
+        chosen = B.choose_one_text_per_image(match, args.seed, args.image_column, executor=run_on)
+        rows, unit = chosen, "images"
+        if args.count_over == "images":
+            counts = B.chosen_counts(match, chosen, executor=run_on.quiet())
     t = args.t if args.t is not None else B.t_for_share(counts, args.tail_share, args.t_rule)
     if args.tail_share is not None:
         print(f"tail share {args.tail_share:g} -> t = {t:,} by the {args.t_rule} rule "

@@ -452,14 +452,17 @@ def _match_by_language(files: list[PoolFile], metadata, out, source, norm, per_l
 
     # each language's list: its files, identity and size (the entries are read again to build)
     described, offset, warnings = [], 0, []
+    read: dict[tuple, tuple] = {}  # one list shared by every language (one metadata.json): read, hashed, said once
     for lang in groups:
         paths = (lists.get(lang, []) if lists is not None else [str(metadata)])
-        entries = load_language(paths) if paths else []
-        if lists is not None or not described:  # (one list for all languages: said once)
+        if tuple(paths) not in read:
+            entries = load_language(paths) if paths else []
             warnings += metadata_warnings(entries, ", ".join(paths))
-        described.append({"lang": lang, "paths": paths, "sha256": [sha256_file(p) for p in paths],
-                          "entries_sha256": entries_digest(entries), "entries": len(entries), "offset": offset})
-        offset += len(entries)
+            read[tuple(paths)] = ([sha256_file(p) for p in paths], entries_digest(entries), len(entries))
+        sha256, digest, n = read[tuple(paths)]
+        described.append({"lang": lang, "paths": paths, "sha256": sha256, "entries_sha256": digest, "entries": n,
+                          "offset": offset})
+        offset += n
     manifest = {
         "format_version": FORMAT_VERSION,
         "metadata": {"path": str(metadata), "per_language": per_language_lists, "entries": offset,
@@ -535,12 +538,15 @@ def _finish_by_language(job: ShardJob, manifest: dict, shard_stats: list[dict], 
         for lang, c in stats.get("languages", {}).items():
             for key in LANGUAGE_KEYS:
                 per_language[lang][key] += c[key]
+    lists: dict[tuple, list[str]] = {}  # (a list shared by several languages is read once)
     for d in described:
         lang, part = d["lang"], counts[d["offset"]:d["offset"] + d["entries"]]
         storage.write_npy(storage.under(out, "entry_counts", f"{lang}.npy"), part)
         if d["entries"]:
+            if tuple(d["paths"]) not in lists:
+                lists[tuple(d["paths"])] = load_language(d["paths"])
             storage.write_text(storage.under(out, "entry_counts", f"{lang}.json"),
-                               _count_json(load_language(d["paths"]), part))
+                               _count_json(lists[tuple(d["paths"])], part))
         texts = per_language[lang]["texts"]
         per_language[lang].update({
             "matched_share": round(per_language[lang]["matched_texts"] / texts, 6) if texts else 0.0,

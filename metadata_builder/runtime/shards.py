@@ -192,12 +192,8 @@ class ShardJob:
                             f"(shard {shard_name(shard)}); restore it, or choose a new --out")
         if same and self.outputs is not None:
             recorded = marker.get("outputs") or {}
-            for output in self.outputs(shard):
-                if str(output) not in recorded:
-                    return None
-                size = recorded[str(output)]
-                if (size is None) == storage.is_file(output) or (size is not None and storage.size(output) != size):
-                    return None  # an output went missing, appeared or changed: the shard is done again
+            if any(path not in recorded or recorded[path] != size for path, size in _sizes(self.outputs(shard)).items()):
+                return None  # an output went missing, appeared or changed: the shard is done again
         return marker.get("stats") if same else None
 
     def refresh_outputs(self, shard) -> None:

@@ -28,7 +28,7 @@ import pyexpat
 import re
 import xml.etree.ElementTree as ET
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -468,9 +468,7 @@ def plan_shards(dumps: list[str | os.PathLike], shard_bytes: int) -> list[Shard]
                 shards.append(Shard(str(dump), i, group[0][0], stream[0], info, streams=tuple(group)))
                 group = []
             group.append(stream)
-        shards.append(Shard(str(dump), i, group[0][0], size, info, streams=tuple(group)))
-        if beyond:
-            shards[-1] = replace(shards[-1], pages_beyond_end=beyond)
+        shards.append(Shard(str(dump), i, group[0][0], size, info, streams=tuple(group), pages_beyond_end=beyond))
     return shards
 
 

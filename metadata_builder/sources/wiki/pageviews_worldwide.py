@@ -41,7 +41,7 @@ from ...errors import UserError
 from ...runtime import duck, storage
 from ...runtime.executor import Executor, Local
 from ...runtime.shards import ShardJob
-from .pageviews import FileTask, expand_inputs, stats_path
+from .pageviews import FileTask, expand_inputs, file_lines, stats_path
 
 SCHEMA = pa.schema([("lang", pa.string()), ("title", pa.string()), ("views", pa.int64()), ("hours", pa.int64())])
 MALFORMED_EXAMPLES = 5
@@ -70,16 +70,6 @@ def is_wikipedia(code: str) -> bool:
     """A Wikipedia's domain code (``en``, ``en.m``), not a sister project or a Wikimedia site."""
     parts = [part for part in code.split(".") if part != "m"]  # the mobile marker as a whole part only
     return len(parts) == 1 and parts[0] not in NOT_WIKIPEDIA
-
-
-def _lines(f, chunk_size: int = 1 << 22):
-    rest = b""
-    while chunk := f.read(chunk_size):
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        yield from lines
-    if rest:
-        yield rest
 
 
 def _sum_block(tables: list) -> pa.Table:
@@ -115,7 +105,7 @@ def scan_file_all_languages(path, wikipedia_only: bool = False) -> tuple[pa.Tabl
     lineno = 0
     try:
         with gzip.GzipFile(fileobj=storage.open_input(path), mode="rb") as f:
-            for lineno, raw in enumerate(_lines(f), 1):
+            for lineno, raw in enumerate(file_lines(f), 1):
                 try:
                     line = raw.decode("utf-8").strip()
                 except UnicodeDecodeError:

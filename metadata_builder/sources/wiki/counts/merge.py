@@ -37,7 +37,6 @@ import pyarrow.parquet as pq
 
 from ....runtime import duck, storage
 from ....errors import UserError
-from .options import BIGRAM_TABLES  # noqa: F401 (merge.BIGRAM_TABLES, as before)
 from .shard import PAIRS, ROW_GROUP, WORDS
 
 
@@ -73,9 +72,8 @@ def merge(out: Path, folders: list[Path], *, bigram_table: str = "all", memory_l
     shutil.rmtree(tmpdir, ignore_errors=True)
     tmpdir.mkdir(parents=True)
     con = duck.connect(memory_limit=memory_limit, temp_directory=tmpdir, threads=threads)
-    facts = {}
     try:
-        return _merge(con, out, files, facts, bigram_table, pmi_min)
+        return _merge(con, out, files, bigram_table, pmi_min)
     except duck.errors() as exc:
         raise UserError(f"the merge of {out}/shards failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                         "free disk space or lower --memory-limit, then rerun the same command "
@@ -85,8 +83,9 @@ def merge(out: Path, folders: list[Path], *, bigram_table: str = "all", memory_l
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _merge(con, out: Path, files, facts: dict, bigram_table: str, pmi_min: float) -> dict:
+def _merge(con, out: Path, files, bigram_table: str, pmi_min: float) -> dict:
     """The three tables, in a fixed order with fixed row groups (byte-identical reruns)."""
+    facts = {}
     facts["unigrams"] = _write_query(con, """
         SELECT word, sum(count)::BIGINT AS count, sum(articles)::BIGINT AS articles
         FROM read_parquet(?) GROUP BY word ORDER BY count DESC, word""",

@@ -22,7 +22,8 @@ from ..cleaner import CLEANERS
 from ..dump import plan_shards
 from ..tokens import prepare_counter
 from ..tokenization import dumps_language, resolve
-from .merge import BIGRAM_TABLES, merge, merge_remote
+from .merge import merge, merge_remote
+from .options import BIGRAM_TABLES
 from .shard import count_task
 
 PLAN_VERSION = 2
